@@ -30,6 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .tau2 import METHODS as _ENGINE_METHODS
+from .tau2 import estimate_batch as _engine_estimate_batch
+
 __all__ = ["GoshResult", "gosh", "GOSH_METHODS"]
 
 #: tau2 estimators the batched fitter implements (metafor's names).
@@ -149,6 +152,12 @@ def _tau2_batch(Y, V, M, X, method, con):
     iters = np.zeros(n, dtype=int)
     if method in ("EE", "FE", "CE"):
         return tau2, conv, iters
+    if X.shape[0] == 1 and p == 1 and np.all(X == 1) and method in _ENGINE_METHODS:
+        # intercept-only: the engine's batched estimator (mscreview.tau2.estimate_batch)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t, info = _engine_estimate_batch(Y, V, M, method, tol=con["threshold"],
+                                             maxiter=con["maxiter"], return_info=True)
+        return t, np.asarray(info["converged"], dtype=bool), iters
     one = k == 1                      # metafor's "k1" method: tau2 = 0
     live = np.flatnonzero(~one)
     if live.size == 0:
