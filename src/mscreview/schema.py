@@ -102,6 +102,10 @@ DISPERSION_TYPES = {
     "none": "No dispersion reported",
 }
 
+TIMEPOINT_UNITS = {
+    "hours": "Hours", "days": "Days", "weeks": "Weeks", "months": "Months", "years": "Years",
+}
+
 CENTER_TYPES = {"mean": "Arithmetic mean", "median": "Median"}
 
 SCORE_TYPES = {
@@ -153,6 +157,14 @@ ROB_JUDGEMENTS = {
     "ROBINS-I": ["low", "moderate", "serious", "critical", "no_information"],
 }
 
+# Union registries derived from the per-tool lists above (so the column-level enum of
+# risk_of_bias.csv is defined once); which domain/judgement belongs to which tool is checked by
+# mscreview.validate against ROB_DOMAINS / ROB_JUDGEMENTS.
+ROB_DOMAIN_NAMES = {d: "Domain of " + ", ".join(t for t in ROB_DOMAINS if d in ROB_DOMAINS[t])
+                    for tool in ROB_DOMAINS for d in ROB_DOMAINS[tool]}
+ROB_JUDGEMENT_NAMES = {j: "Judgement of " + ", ".join(t for t in ROB_JUDGEMENTS if j in ROB_JUDGEMENTS[t])
+                       for tool in ROB_JUDGEMENTS for j in ROB_JUDGEMENTS[tool]}
+
 
 # ---------------------------------------------------------------------------
 # Columns
@@ -166,16 +178,19 @@ class Column:
     vocabulary: str | None = None   # key of VOCABULARIES
     unit: str | None = None
     description: str = ""
+    minimum: float | None = None    # inclusive lower bound (Frictionless ``minimum``)
+    exclusive_minimum: float | None = None  # strict lower bound (value must be > this)
 
 
-def _c(name, type="string", required=False, vocabulary=None, unit=None, description=""):
-    return Column(name, type, required, vocabulary, unit, description)
+def _c(name, type="string", required=False, vocabulary=None, unit=None, description="",
+       minimum=None, exclusive_minimum=None):
+    return Column(name, type, required, vocabulary, unit, description, minimum, exclusive_minimum)
 
 
 STUDIES = [
     _c("study_id", required=True, description="FirstAuthorYear, a/b suffix when needed; primary key"),
     _c("citation", required=True, description="Full citation as read"),
-    _c("year", "integer", description="Publication year"),
+    _c("year", "integer", description="Publication year", minimum=1950),
     _c("doi", description="DOI without the https://doi.org/ prefix"),
     _c("pmid", description="PubMed id where seen"),
     _c("pmcid", description="PubMed Central id where seen"),
@@ -187,14 +202,14 @@ STUDIES = [
     _c("strain", description="Animal strain (e.g. Sprague-Dawley)"),
     _c("model", description="Disease model or CP type (e.g. Rice-Vannucci HI P7; spastic CP)"),
     _c("age_at_injury", description="Age at injury / age of patients as reported"),
-    _c("n_total", "integer", description="Animals or patients analysed in all arms"),
+    _c("n_total", "integer", unit="animals or patients", description="Animals or patients analysed in all arms", minimum=1),
     _c("msc_source", required=True, vocabulary="msc_source"),
     _c("msc_source_detail", description="e.g. Wharton's jelly; chorionic plate; as reported"),
     _c("donor", vocabulary="donor"),
     _c("product", required=True, vocabulary="product"),
-    _c("dose", "number", description="Dose per administration, as reported (cells, or ug protein for EVs)"),
+    _c("dose", "number", unit="see dose_unit", description="Dose per administration, as reported (cells, or ug protein for EVs)", exclusive_minimum=0),
     _c("dose_unit", description="Unit of dose, e.g. cells, cells/kg, ug protein, particles"),
-    _c("n_doses", "integer", description="Number of administrations"),
+    _c("n_doses", "integer", unit="administrations", description="Number of administrations", minimum=1),
     _c("route", vocabulary="route"),
     _c("route_detail", description="Route as reported"),
     _c("timing", description="Time of administration relative to injury or age at treatment"),
@@ -216,8 +231,8 @@ EXTRACTED = [
     _c("outcome_detail", description="Region, tissue, sample, subscale"),
     _c("unit", description="Unit of the outcome as reported"),
     _c("higher_is_better", "boolean", description="true if a higher value means a better outcome"),
-    _c("timepoint", "number", description="Time of measurement (after treatment unless timepoint_ref says otherwise)"),
-    _c("timepoint_unit", description="days | weeks | months | years"),
+    _c("timepoint", "number", unit="see timepoint_unit", description="Time of measurement (after treatment unless timepoint_ref says otherwise)", minimum=0),
+    _c("timepoint_unit", vocabulary="timepoint_unit", description="days | weeks | months | years"),
     _c("timepoint_ref", description="What the timepoint counts from: treatment, injury, birth, baseline"),
     _c("comparison_type", required=True, vocabulary="comparison_type"),
     _c("arm1_label", description="Label of the MSC arm (arm 1) as reported"),
@@ -226,50 +241,50 @@ EXTRACTED = [
     _c("data_availability", required=True, vocabulary="data_availability_row"),
     _c("score_type", vocabulary="score_type"),
     _c("center_type", vocabulary="center_type"),
-    _c("n1i", "integer", description="n in arm 1 (MSC)"),
-    _c("m1i", "number", description="Mean (or median, see center_type) in arm 1"),
-    _c("sd1i", "number", description="Dispersion of arm 1 exactly as reported when dispersion_type is SD or SEM"),
-    _c("lo1i", "number", description="Lower bound in arm 1 when dispersion_type is CI95, IQR or range"),
-    _c("hi1i", "number", description="Upper bound in arm 1 when dispersion_type is CI95, IQR or range"),
-    _c("n2i", "integer", description="n in arm 2 (comparator)"),
-    _c("m2i", "number"),
-    _c("sd2i", "number"),
-    _c("lo2i", "number"),
-    _c("hi2i", "number"),
-    _c("dispersion_type", vocabulary="dispersion_type"),
-    _c("m1i_pre", "number", description="Baseline mean in arm 1 (for change scores)"),
-    _c("m2i_pre", "number", description="Baseline mean in arm 2 (for change scores)"),
-    _c("x1i", "integer", description="Events in arm 1"),
-    _c("x2i", "integer", description="Events in arm 2"),
-    _c("effect_type", vocabulary="effect_type"),
+    _c("n1i", "integer", unit="animals or patients", description="n in arm 1 (MSC)", exclusive_minimum=0),
+    _c("m1i", "number", unit="see unit", description="Mean (or median, see center_type) in arm 1"),
+    _c("sd1i", "number", unit="see unit", description="Dispersion of arm 1 exactly as reported when dispersion_type is SD or SEM", exclusive_minimum=0),
+    _c("lo1i", "number", unit="see unit", description="Lower bound in arm 1 when dispersion_type is CI95, IQR or range"),
+    _c("hi1i", "number", unit="see unit", description="Upper bound in arm 1 when dispersion_type is CI95, IQR or range"),
+    _c("n2i", "integer", unit="animals or patients", description="n in arm 2 (comparator)", exclusive_minimum=0),
+    _c("m2i", "number", unit="see unit", description="Mean (or median, see center_type) in arm 2"),
+    _c("sd2i", "number", unit="see unit", description="Dispersion of arm 2 exactly as reported when dispersion_type is SD or SEM", exclusive_minimum=0),
+    _c("lo2i", "number", unit="see unit", description="Lower bound in arm 2 when dispersion_type is CI95, IQR or range"),
+    _c("hi2i", "number", unit="see unit", description="Upper bound in arm 2 when dispersion_type is CI95, IQR or range"),
+    _c("dispersion_type", vocabulary="dispersion_type", description="What sd*i (SD, SEM) or lo*i/hi*i (CI95, IQR, range) hold, for both arms"),
+    _c("m1i_pre", "number", unit="see unit", description="Baseline mean in arm 1 (for change scores)"),
+    _c("m2i_pre", "number", unit="see unit", description="Baseline mean in arm 2 (for change scores)"),
+    _c("x1i", "integer", unit="participants with the event", description="Events in arm 1 (participants with at least one event)", minimum=0),
+    _c("x2i", "integer", unit="participants with the event", description="Events in arm 2 (participants with at least one event)", minimum=0),
+    _c("effect_type", vocabulary="effect_type", description="Type of the reported effect in effect/effect_ci_low/effect_ci_high"),
     _c("effect", "number", description="Reported effect estimate (arm 1 vs arm 2)"),
-    _c("effect_ci_low", "number"),
-    _c("effect_ci_high", "number"),
-    _c("direction", vocabulary="direction"),
-    _c("significant", vocabulary="significance"),
+    _c("effect_ci_low", "number", description="Lower 95% confidence limit of the reported effect"),
+    _c("effect_ci_high", "number", description="Upper 95% confidence limit of the reported effect"),
+    _c("direction", vocabulary="direction", description="Direction of effect as reported (already respecting higher_is_better)"),
+    _c("significant", vocabulary="significance", description="Statistical significance as reported"),
     _c("p_text", description="p value exactly as reported, e.g. 'P < 0.05'"),
     _c("source_url", required=True, description="URL of the page the numbers were read from"),
     _c("source_locator", required=True, description="Table / figure / paragraph, e.g. 'Table 4', 'Abstract, Results'"),
     _c("source_kind", required=True, vocabulary="source_kind"),
     _c("secondary_source", description="For source_kind=secondary: the review (study_id-style) and its table"),
     _c("extractor", description="Who extracted the row (session/agent label)"),
-    _c("notes"),
+    _c("notes", description="Free text: conversions needed, digitisation method, caveats"),
 ]
 
 RISK_OF_BIAS = [
-    _c("study_id", required=True),
+    _c("study_id", required=True, description="Foreign key to studies.csv"),
     _c("tool", required=True, vocabulary="rob_tool"),
-    _c("domain", required=True, description="Item/domain name from ROB_DOMAINS[tool]"),
-    _c("judgement", required=True, description="From ROB_JUDGEMENTS[tool]"),
+    _c("domain", required=True, vocabulary="rob_domain", description="Item/domain name from ROB_DOMAINS[tool]"),
+    _c("judgement", required=True, vocabulary="rob_judgement", description="From ROB_JUDGEMENTS[tool]"),
     _c("support", required=True, description="Quote or reason; 'no information' when the report is silent"),
     _c("locator", description="Where in the report (section/paragraph)"),
-    _c("source_url"),
+    _c("source_url", description="URL of the page the judgement is based on"),
 ]
 
 SCREENING = [
     _c("record_id", required=True, description="Unique id of the record (R0001 ...)"),
     _c("citation", required=True, description="Citation or title as seen"),
-    _c("doi"), _c("pmid"),
+    _c("doi", description="DOI without the https://doi.org/ prefix"), _c("pmid", description="PubMed id where seen"),
     _c("source_type", required=True, vocabulary="record_source",
        description="Where the record came from: database, register, reading_list, review_reference, citation_search"),
     _c("search_id", description="search_log.csv query id that found it, where applicable"),
@@ -283,13 +298,22 @@ SCREENING = [
 ]
 
 SEARCH_LOG = [
-    _c("search_id", required=True), _c("date", "date", required=True), _c("source", required=True),
-    _c("query", required=True), _c("records_seen", "integer", required=True), _c("notes"),
+    _c("search_id", required=True, description="Unique query id: <BATCH>-S001 ..."),
+    _c("date", "date", required=True, description="Date of the search (YYYY-MM-DD)"),
+    _c("source", required=True, description="Tool and corpus searched, e.g. search/pages"),
+    _c("query", required=True, description="Query text exactly as sent"),
+    _c("records_seen", "integer", required=True, unit="records", minimum=0,
+       description="Number of results returned"),
+    _c("notes", description="What the query found (or 'not found')"),
 ]
 
 CLAIMS = [
-    _c("claim_id", required=True), _c("claim", required=True), _c("evidence", required=True),
-    _c("study_ids"), _c("verdict", required=True, vocabulary="verdict"), _c("why", required=True),
+    _c("claim_id", required=True, description="C1 ... C6 (claims of the source article)"),
+    _c("claim", required=True, description="The claim as stated in the source article"),
+    _c("evidence", required=True, description="What the evidence shows"),
+    _c("study_ids", description="study_ids of the evidence, separated by ';'"),
+    _c("verdict", required=True, vocabulary="verdict"),
+    _c("why", required=True, description="Reason for the verdict"),
 ]
 
 RECORD_SOURCES = {
@@ -331,6 +355,7 @@ VOCABULARIES = {
     "significance": SIGNIFICANCE, "source_kind": SOURCE_KINDS, "rob_tool": ROB_TOOLS,
     "record_source": RECORD_SOURCES, "decision": DECISIONS, "retrieval": RETRIEVAL,
     "exclusion_reason": EXCLUSION_REASONS, "verdict": VERDICTS,
+    "timepoint_unit": TIMEPOINT_UNITS, "rob_domain": ROB_DOMAIN_NAMES, "rob_judgement": ROB_JUDGEMENT_NAMES,
 }
 
 TABLES = {
@@ -346,3 +371,140 @@ TABLES = {
 def columns(table: str) -> list[str]:
     """Column names of ``table`` (a key of :data:`TABLES`) in file order."""
     return [c.name for c in TABLES[table]]
+
+
+# ---------------------------------------------------------------------------
+# Keys (used by validation and the data package)
+# ---------------------------------------------------------------------------
+
+#: Columns whose values must be unique within a table (composite for risk_of_bias).
+PRIMARY_KEYS = {
+    "data/studies.csv": ["study_id"],
+    "data/extracted.csv": ["row_id"],
+    "data/risk_of_bias.csv": ["study_id", "tool", "domain"],
+    "review/screening.csv": ["record_id"],
+    "review/search_log.csv": ["search_id"],
+    "review/claims.csv": ["claim_id"],
+}
+
+#: (table, column) -> (referenced table, referenced column); empty values are not checked.
+FOREIGN_KEYS = {
+    ("data/extracted.csv", "study_id"): ("data/studies.csv", "study_id"),
+    ("data/risk_of_bias.csv", "study_id"): ("data/studies.csv", "study_id"),
+    ("review/screening.csv", "study_id"): ("data/studies.csv", "study_id"),
+    ("review/screening.csv", "duplicate_of"): ("review/screening.csv", "record_id"),
+    ("review/screening.csv", "search_id"): ("review/search_log.csv", "search_id"),
+}
+
+#: Separator of several URLs in studies.urls_read and of several ids in claims.study_ids.
+URL_SEPARATOR = " | "
+ID_SEPARATOR = ";"
+
+#: Short names of the tables (file stem) -> repository-relative path.
+TABLE_NAMES = {path.rsplit("/", 1)[1][:-4]: path for path in TABLES}
+
+TABLE_DESCRIPTIONS = {
+    "data/studies.csv": "One row per report of an included MSC / MSC-EV study (clinical or preclinical).",
+    "data/extracted.csv": ("One row per comparison x outcome x timepoint; arm 1 = MSC, arm 2 = comparator "
+                           "(pre_post: arm 1 = follow-up, arm 2 = baseline). Numbers exactly as reported."),
+    "data/risk_of_bias.csv": "One row per study x tool x domain: SYRCLE, RoB 2 or ROBINS-I judgements with support.",
+    "review/screening.csv": "Every record considered, the stage it reached and the exclusion reason (PRISMA 2020 source).",
+    "review/search_log.csv": "Every search query run, with date, source and number of records seen.",
+    "review/claims.csv": "The source article's claims C1 to C6 and the verdict of the evidence.",
+}
+
+
+def column(table: str, name: str) -> Column:
+    """The :class:`Column` called ``name`` of ``table`` (a key of :data:`TABLES`)."""
+    for c in TABLES[table]:
+        if c.name == name:
+            return c
+    raise KeyError(f"{table} has no column {name!r}")
+
+
+_FRICTIONLESS_TYPES = {"string": "string", "integer": "integer", "number": "number",
+                       "boolean": "boolean", "date": "date"}
+
+
+def _field(c: Column, table: str) -> dict:
+    field = {"name": c.name, "type": _FRICTIONLESS_TYPES[c.type]}
+    description = c.description
+    if c.exclusive_minimum is not None:
+        description = (description + "; " if description else "") + f"must be > {c.exclusive_minimum:g}"
+    if description:
+        field["description"] = description
+    if c.type == "boolean":
+        field["trueValues"] = ["true"]
+        field["falseValues"] = ["false"]
+    if c.type == "date":
+        field["format"] = "default"   # ISO 8601 YYYY-MM-DD
+    if c.unit:
+        field["unit"] = c.unit
+    constraints = {}
+    if c.required:
+        constraints["required"] = True
+    if PRIMARY_KEYS[table] == [c.name]:
+        constraints["unique"] = True
+    if c.vocabulary is not None:
+        constraints["enum"] = list(VOCABULARIES[c.vocabulary])
+    minimum = c.minimum if c.minimum is not None else c.exclusive_minimum
+    if minimum is not None:
+        constraints["minimum"] = int(minimum) if c.type == "integer" else minimum
+    if constraints:
+        field["constraints"] = constraints
+    return field
+
+
+def to_datapackage() -> dict:
+    """The Frictionless data package descriptor of every table, derived from this module.
+
+    ``data/datapackage.json`` is this dictionary written with ``json.dumps(indent=2)``;
+    a test asserts the committed file equals it.
+
+    Returns
+    -------
+    dict
+        Data package (profile ``tabular-data-package``) with one ``tabular-data-resource``
+        per table: path relative to ``data/``, a Table Schema with fields (type,
+        description, unit, constraints ``required`` / ``unique`` / ``enum`` / ``minimum``),
+        ``primaryKey``, ``foreignKeys`` and ``missingValues = [""]``.
+
+    References
+    ----------
+    Frictionless Standards: Data Package, Tabular Data Resource and Table Schema
+    (https://specs.frictionlessdata.io/).
+    """
+    resources = []
+    for table, cols in TABLES.items():
+        name = table.rsplit("/", 1)[1][:-4]
+        schema = {
+            "fields": [_field(c, table) for c in cols],
+            "missingValues": [""],
+            "primaryKey": PRIMARY_KEYS[table] if len(PRIMARY_KEYS[table]) > 1 else PRIMARY_KEYS[table][0],
+        }
+        fks = []
+        for (t, col), (ref_t, ref_col) in FOREIGN_KEYS.items():
+            if t != table:
+                continue
+            ref_name = "" if ref_t == table else ref_t.rsplit("/", 1)[1][:-4]
+            fks.append({"fields": col, "reference": {"resource": ref_name, "fields": ref_col}})
+        if fks:
+            schema["foreignKeys"] = fks
+        # paths are relative to data/ (where datapackage.json lives)
+        path = table[len("data/"):] if table.startswith("data/") else "../" + table
+        resources.append({
+            "name": name, "path": path, "profile": "tabular-data-resource", "format": "csv",
+            "mediatype": "text/csv", "encoding": "utf-8", "description": TABLE_DESCRIPTIONS[table],
+            "schema": schema,
+        })
+    return {
+        "profile": "tabular-data-package",
+        "name": "mscreview-msc-cerebral-palsy",
+        "title": "Mesenchymal stromal cell therapy for cerebral palsy: extraction tables of a systematic review",
+        "description": ("Hand-extracted study characteristics, outcome data, risk of bias, screening and search "
+                        "logs. Generated from src/mscreview/schema.py by mscreview.schema.to_datapackage(); "
+                        "do not edit by hand."),
+        "licenses": [{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/",
+                      "title": "Creative Commons Attribution 4.0"}],
+        "resources": resources,
+    }

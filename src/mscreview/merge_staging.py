@@ -1,0 +1,248 @@
+"""Merge the extractors' staging tables into the final tables.
+
+Each extractor writes ``data/staging/<BATCH>/{studies,extracted,risk_of_bias,screening,
+search_log,claims}.csv`` with the columns of :mod:`mscreview.schema`. This module concatenates
+the batches (in batch-name order) into ``data/studies.csv``, ``data/extracted.csv``,
+``data/risk_of_bias.csv``, ``review/screening.csv``, ``review/search_log.csv`` and
+``review/claims.csv``, sorted by id, and reports every problem on the way.
+
+Normalisation is limited to purely mechanical edits, each one logged:
+
+* surrounding whitespace of a field is stripped;
+* a vocabulary value that differs from a key only by letter case (``sd`` -> ``SD``) or a boolean
+  written ``TRUE`` / ``True`` is rewritten as the key.
+
+Everything else (unknown vocabulary values, missing or extra columns, the same id in two batches
+with different content, unparseable numbers) is reported and left as written, so the validator
+and the lead see it. Rows identical in every field that appear in two batches are kept once (the
+duplicate is logged).
+
+The log is printed and written to ``review/merge_log.csv`` (batch, file, line, column, action,
+before, after).
+
+Usage::
+
+    .venv/bin/python -m mscreview.merge_staging            # merge and write
+    .venv/bin/python -m mscreview.merge_staging --dry-run  # report only
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io as _io
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths, schema
+from .io import read_raw
+
+__all__ = ["LogEntry", "MergeResult", "merge", "main"]
+
+LOG_FILE = "review/merge_log.csv"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One thing the merge did or found."""
+
+    batch: str
+    file: str
+    line: int
+    column: str
+    action: str      # normalised | reported | dropped_identical_duplicate | conflict | skipped_file
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        where = f"data/staging/{self.batch}/{self.file}:{self.line}"
+        col = f" column '{self.column}'" if self.column else ""
+        if self.action == "normalised":
+            return f"{where}:{col} normalised {self.before!r} -> {self.after!r}"
+        return f"{where}:{col} {self.action}: {self.before}" + (f" ({self.after})" if self.after else "")
+
+
+@dataclass
+class MergeResult:
+    """Merged rows per final table (as lists of dicts in schema column order) and the log."""
+
+    tables: dict = field(default_factory=dict)
+    log: list = field(default_factory=list)
+
+    @property
+    def n_normalised(self) -> int:
+        return sum(e.action == "normalised" for e in self.log)
+
+    @property
+    def n_reported(self) -> int:
+        return sum(e.action != "normalised" for e in self.log)
+
+
+_BOOL = {"true": "true", "false": "false"}
+
+
+def _normalise(value: str, col: schema.Column) -> str:
+    v = value.strip()
+    if col.type == "boolean" and v.lower() in _BOOL:
+        return _BOOL[v.lower()]
+    if col.vocabulary is not None and v:
+        vocab = schema.VOCABULARIES[col.vocabulary]
+        if v not in vocab:
+            matches = [k for k in vocab if k.lower() == v.lower()]
+            if len(matches) == 1:
+                return matches[0]
+    return v
+
+
+def _natural(text: str):
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text)]
+
+
+def _sort_key(table: str, row: dict):
+    if table == "data/risk_of_bias.csv":
+        tool = row.get("tool", "")
+        domains = schema.ROB_DOMAINS.get(tool, [])
+        d = row.get("domain", "")
+        return (_natural(row.get("study_id", "")), tool, domains.index(d) if d in domains else len(domains), d)
+    key = schema.PRIMARY_KEYS[table]
+    return tuple(tuple(_natural(row.get(k, ""))) for k in key)
+
+
+def merge(root: Path | str | None = None, batches: list[str] | None = None) -> MergeResult:
+    """Concatenate the staging tables of every batch into final tables (in memory).
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Repository root (default :data:`mscreview.paths.ROOT`).
+    batches : list of str, optional
+        Batch folder names under ``data/staging`` (default: every folder, sorted).
+
+    Returns
+    -------
+    MergeResult
+    """
+    root = Path(root) if root is not None else paths.ROOT
+    staging = root / "data" / "staging"
+    if batches is None:
+        batches = sorted(p.name for p in staging.iterdir() if p.is_dir()) if staging.exists() else []
+    result = MergeResult()
+    for table, cols in schema.TABLES.items():
+        names = [c.name for c in cols]
+        fname = Path(table).name
+        merged: list[dict] = []
+        origin: dict = {}     # primary key -> (batch, line, row)
+        for batch in batches:
+            path = staging / batch / fname
+            if not path.exists():
+                continue
+            header, rows = read_raw(path)
+            hdr = [h.strip() for h in header]
+            if hdr != header:
+                result.log.append(LogEntry(batch, fname, 1, "", "normalised", ",".join(header), ",".join(hdr)))
+            missing = [n for n in names if n not in hdr]
+            extra = [h for h in hdr if h not in names]
+            if missing or extra or hdr != names:
+                result.log.append(LogEntry(batch, fname, 1, "", "reported",
+                                           f"header differs from schema: missing {missing}, unexpected {extra}"
+                                           + ("" if missing or extra else ", order differs"),
+                                           "columns matched by name; unexpected columns NOT merged"))
+            for line, fields in rows:
+                if len(fields) != len(hdr):
+                    result.log.append(LogEntry(batch, fname, line, "", "reported",
+                                               f"{len(fields)} fields, header has {len(hdr)}",
+                                               "row merged with fields matched by position"))
+                raw = dict(zip(hdr, fields))
+                for h in extra:
+                    if raw.get(h, ""):
+                        result.log.append(LogEntry(batch, fname, line, h, "reported",
+                                                   f"value {raw[h]!r} in a column not in the schema", "not merged"))
+                row = {}
+                for c in cols:
+                    before = raw.get(c.name, "")
+                    after = _normalise(before, c)
+                    if after != before:
+                        result.log.append(LogEntry(batch, fname, line, c.name, "normalised", before, after))
+                    if c.vocabulary is not None and after and after not in schema.VOCABULARIES[c.vocabulary]:
+                        result.log.append(LogEntry(batch, fname, line, c.name, "reported",
+                                                   f"value {after!r} not in vocabulary {c.vocabulary}",
+                                                   "left as written"))
+                    row[c.name] = after
+                key = tuple(row.get(k, "") for k in schema.PRIMARY_KEYS[table])
+                if key in origin and all(key):
+                    ob, ol, orow = origin[key]
+                    if orow == row:
+                        result.log.append(LogEntry(batch, fname, line, "", "dropped_identical_duplicate",
+                                                   f"id {'/'.join(key)} identical to data/staging/{ob}/{fname}:{ol}", ""))
+                        continue
+                    diff = [c for c in names if orow.get(c, "") != row.get(c, "")]
+                    result.log.append(LogEntry(batch, fname, line, diff[0] if diff else "", "conflict",
+                                               f"id {'/'.join(key)} also in data/staging/{ob}/{fname}:{ol} with different "
+                                               f"{', '.join(diff[:6])}", "both rows kept; the lead must resolve"))
+                else:
+                    origin[key] = (batch, line, row)
+                merged.append(row)
+        merged.sort(key=lambda r: _sort_key(table, r))
+        result.tables[table] = merged
+    return result
+
+
+def _to_csv(rows: list[dict], names: list[str]) -> str:
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def write(result: MergeResult, root: Path | str | None = None) -> list[Path]:
+    """Write the merged tables and ``review/merge_log.csv``; returns the paths written."""
+    root = Path(root) if root is not None else paths.ROOT
+    written = []
+    for table, rows in result.tables.items():
+        path = root / table
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_to_csv(rows, schema.columns(table)), encoding="utf-8")
+        written.append(path)
+    log_rows = [{"batch": e.batch, "file": e.file, "line": e.line, "column": e.column, "action": e.action,
+                 "before": e.before, "after": e.after} for e in result.log]
+    path = root / LOG_FILE
+    path.write_text(_to_csv(log_rows, ["batch", "file", "line", "column", "action", "before", "after"]),
+                    encoding="utf-8")
+    written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mscreview.merge_staging [--root DIR] [--dry-run] [--batch B ...]``.
+
+    Merges, writes the final tables and the log, prints the log and then the validator's
+    verdict on the merged tables. Returns 0 when the merged tables validate cleanly, 1 otherwise
+    (the tables are written either way unless --dry-run).
+    """
+    parser = argparse.ArgumentParser(prog="mscreview.merge_staging", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default=None)
+    parser.add_argument("--batch", action="append", default=None, help="batch folder(s) to merge (default all)")
+    parser.add_argument("--dry-run", action="store_true", help="report only; write nothing")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    args = parser.parse_args(argv)
+    result = merge(args.root, args.batch)
+    if not args.quiet:
+        for e in result.log:
+            print(e)
+    for table, rows in result.tables.items():
+        print(f"{table}: {len(rows)} rows")
+    print(f"merge: {result.n_normalised} normalisation(s), {result.n_reported} problem(s) reported")
+    if args.dry_run:
+        return 0
+    write(result, args.root)
+    from .validate import summary, validate
+    violations = validate(args.root)
+    print("validate: " + summary(violations) + "  (details: python -m mscreview validate)")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
