@@ -426,9 +426,18 @@ _FRICTIONLESS_TYPES = {"string": "string", "integer": "integer", "number": "numb
                        "boolean": "boolean", "date": "date"}
 
 
+def describe(c: Column) -> str:
+    """The column's description, or for undocumented vocabulary columns a pointer to the registry."""
+    if c.description:
+        return c.description
+    if c.vocabulary is not None:
+        return f"One value of the {c.vocabulary!r} vocabulary"
+    return ""
+
+
 def _field(c: Column, table: str) -> dict:
     field = {"name": c.name, "type": _FRICTIONLESS_TYPES[c.type]}
-    description = c.description
+    description = describe(c)
     if c.exclusive_minimum is not None:
         description = (description + "; " if description else "") + f"must be > {c.exclusive_minimum:g}"
     if description:
