@@ -1,0 +1,405 @@
+"""Build the whole review: validate, execute every notebook, publish outputs.
+
+``python -m mscreview build`` (what ``make review`` runs):
+
+1. Hash the inputs (``data/`` except ``data/staging/``, the review's input
+   files, ``src/``, ``notebooks/``, the lock file). If the hash and every
+   output match the stamp in ``build/stamp.json``, stop: nothing to do.
+2. Validate the data with :func:`mscreview.validate.validate`; on violations
+   stop and list them.
+3. Execute every notebook in ``notebooks/`` in a fresh kernel (nbclient), two
+   at a time, with a progress bar. Figures, tables and result fragments go to
+   a staging directory (``MSCREVIEW_STAGE``); executed copies go to
+   ``build/notebooks/`` (outside git, so the notebooks in git stay without
+   outputs).
+4. If any notebook fails: stop, name the notebook, the cell and the error,
+   delete the staging directory (no half-written figure reaches ``figures/``).
+5. Otherwise merge the result fragments into ``review/results.json``, write
+   ``figures/README.md``, generate ``review/manuscript.md`` from its template,
+   move everything into place, write the stamp and print a summary.
+
+The module imports nothing heavy at import time so that a no-change rebuild
+returns in well under a second.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+
+#: Generated outputs under review/ (never inputs).
+REVIEW_OUTPUTS = ("tables", "results.json", "manuscript.md")
+
+#: Files in figures/ that the build does not own.
+FIGURES_KEEP = (".gitignore",)
+
+STAMP_NAME = "stamp.json"
+
+
+class BuildError(RuntimeError):
+    """The build stopped; the message says why (violations, or notebook/cell/error)."""
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    seconds: float = 0.0
+    cells: int = 0
+    error: str | None = None
+
+
+@dataclass
+class BuildSummary:
+    skipped: bool
+    inputs_hash: str
+    seconds: float
+    notebooks: list[NotebookRun] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)   # repo-relative path -> sha256
+
+    def text(self, root: Path) -> str:
+        if self.skipped:
+            return (f"Up to date: inputs unchanged (hash {self.inputs_hash[:12]}), outputs present; "
+                    f"nothing rebuilt ({self.seconds:.2f} s). Use --force to rebuild.")
+        figs = sorted({Path(p).stem for p in self.outputs if p.startswith("figures/") and not p.endswith(".md")})
+        tables = sorted({Path(p).stem for p in self.outputs if p.startswith("review/tables/")})
+        lines = [
+            "",
+            "Build summary",
+            "=============",
+            f"Notebooks executed ({len(self.notebooks)}), copies with outputs in build/notebooks/:",
+        ]
+        for r in self.notebooks:
+            lines.append(f"  {r.name:<34} {r.cells:3d} cells  {r.seconds:6.1f} s")
+        nfig = sum(1 for p in self.outputs if p.startswith("figures/") and not p.endswith(".md"))
+        lines += [
+            f"Figures: {len(figs)} figures, {nfig} files (PDF, SVG, PNG, TIFF) in figures/ "
+            f"(index: figures/README.md)",
+            f"Tables:  {len(tables)} tables (CSV, Markdown, LaTeX) in review/tables/",
+            "Numbers: review/results.json; manuscript: review/manuscript.md",
+            f"Inputs hash {self.inputs_hash[:12]} -> build/{STAMP_NAME}",
+            f"Done in {self.seconds:.1f} s.",
+        ]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Inputs and stamp
+# ---------------------------------------------------------------------------
+
+def input_files(root: Path) -> list[Path]:
+    """Every file whose change must trigger a rebuild, sorted."""
+    root = Path(root)
+    out: list[Path] = []
+
+    def walk(d: Path, skip=()):
+        if not d.is_dir():
+            return
+        for p in d.rglob("*"):
+            rel = p.relative_to(d)
+            if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts) \
+                    and not any(rel.parts[0] == s for s in skip) and p.suffix not in (".pyc",):
+                out.append(p)
+
+    walk(root / "data", skip=("staging",))
+    walk(root / "review", skip=REVIEW_OUTPUTS)
+    walk(root / "src" / "mscreview")
+    walk(root / "notebooks")
+    for f in ("requirements.lock", "pyproject.toml"):
+        if (root / f).is_file():
+            out.append(root / f)
+    return sorted(set(out))
+
+
+def _sha256(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def inputs_hash(root: Path) -> str:
+    """SHA-256 over the relative path and content of every input file."""
+    h = hashlib.sha256()
+    for p in input_files(root):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _read_stamp(build_dir: Path) -> dict | None:
+    try:
+        return json.loads((build_dir / STAMP_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _up_to_date(stamp: dict | None, ihash: str, out_root: Path) -> bool:
+    if not stamp or stamp.get("inputs") != ihash or not stamp.get("outputs"):
+        return False
+    for rel, digest in stamp["outputs"].items():
+        p = out_root / rel
+        if not p.is_file() or _sha256(p) != digest:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Notebook execution
+# ---------------------------------------------------------------------------
+
+def notebook_paths(root: Path) -> list[Path]:
+    """Numbered notebooks in run order."""
+    return sorted(p for p in (Path(root) / "notebooks").glob("*.ipynb") if p.name[:1].isdigit())
+
+
+def _cell_error(exc, nb, index) -> str:
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    where = ""
+    if index is not None:
+        code_no = sum(1 for c in nb.cells[: index + 1] if c.cell_type == "code")
+        src = nb.cells[index].source.strip().splitlines()
+        first = src[0] if src else ""
+        where = f"cell {index + 1} (code cell {code_no}: {first[:70]!r})"
+    return f"{where}: {ename}: {evalue}".strip(": ")
+
+
+async def _run_all(nbs: list[Path], workers: int, env: dict, exec_dir: Path, timeout: int,
+                   progress: bool) -> list[NotebookRun]:
+    import nbformat
+    from nbclient import NotebookClient
+    from tqdm.auto import tqdm
+
+    loaded = [(p, nbformat.read(p, as_version=4)) for p in nbs]
+    total = sum(1 for _, nb in loaded for c in nb.cells if c.cell_type == "code")
+    bar = tqdm(total=total, unit="cell", desc="notebooks", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, mininterval=0.2)
+    sem = asyncio.Semaphore(max(1, workers))
+    runs: dict[str, NotebookRun] = {}
+    running: set[str] = set()
+    state = {"failed": False}
+
+    async def one(path: Path, nb):
+        name = path.stem
+        run = runs[name] = NotebookRun(name)
+        async with sem:
+            if state["failed"]:
+                return run
+            current = {"index": None}
+
+            def before(cell, cell_index, **kw):
+                current["index"] = cell_index
+
+            def after(cell, cell_index, **kw):
+                run.cells += 1
+                bar.update(1)
+
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                                    resources={"metadata": {"path": str(path.parent)}},
+                                    on_cell_execute=before, on_cell_executed=after,
+                                    extra_arguments=["--IPKernelApp.log_level=ERROR"])
+            kenv = dict(env, MSCREVIEW_NOTEBOOK=name)
+            exec_dir.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            running.add(name)
+            bar.set_postfix_str(", ".join(sorted(running)), refresh=False)
+            try:
+                # kernel stderr to a log: a kernel stopped because another notebook failed
+                # otherwise prints socket errors over the real message
+                with open(exec_dir / f"{name}.kernel.log", "w") as klog:
+                    await client.async_execute(env=kenv, stderr=klog)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # CellExecutionError, DeadKernelError, timeouts
+                if not state["failed"]:
+                    run.error = _cell_error(exc, nb, current["index"])
+                else:
+                    run.error = "stopped"
+            finally:
+                running.discard(name)
+                run.seconds = time.perf_counter() - t0
+                nbformat.write(nb, exec_dir / path.name)
+            if run.error == "stopped":
+                bar.write(f"  stopped {name} (another notebook failed)", file=sys.stderr)
+                return run
+            bar.write(f"  {'FAILED' if run.error else 'ok':6} {name} ({run.seconds:.1f} s)", file=sys.stderr)
+            if run.error:
+                state["failed"] = True
+                raise BuildError(f"notebooks/{path.name}, {run.error}")
+        return run
+
+    tasks = [asyncio.ensure_future(one(p, nb)) for p, nb in loaded]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for t in tasks:
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                raise t.exception()
+    finally:
+        bar.close()
+    return [runs[p.stem] for p in nbs]
+
+
+# ---------------------------------------------------------------------------
+# Publishing
+# ---------------------------------------------------------------------------
+
+def _finalise(stage: Path, root: Path) -> None:
+    """Merge fragments and generate README, results.json and the manuscript in ``stage``."""
+    from . import figures, report
+
+    (stage / "figures").mkdir(parents=True, exist_ok=True)
+    recs = figures.read_records(stage)
+    (stage / "figures" / "README.md").write_text(figures.readme(recs), encoding="utf-8")
+    results = report.merge_fragments(stage)
+    (stage / "review").mkdir(parents=True, exist_ok=True)
+    (stage / "review" / "results.json").write_text(report.dumps(results), encoding="utf-8")
+    template = root / "review" / "manuscript_template.md"
+    if template.is_file():
+        text = report.render_template(template.read_text(encoding="utf-8"), results,
+                                      source="review/manuscript_template.md")
+        (stage / "review" / "manuscript.md").write_text(text, encoding="utf-8")
+
+
+def _publish(stage: Path, out_root: Path) -> dict[str, str]:
+    """Move staged outputs into ``out_root``; return {relative path: sha256}."""
+    out: dict[str, str] = {}
+    # figures/: replace every generated file
+    src_fig, dst_fig = stage / "figures", out_root / "figures"
+    dst_fig.mkdir(parents=True, exist_ok=True)
+    for p in dst_fig.iterdir():
+        if p.is_file() and p.name not in FIGURES_KEEP:
+            p.unlink()
+    for p in sorted(src_fig.iterdir()):
+        if p.is_file() and not p.name.startswith("."):
+            os.replace(p, dst_fig / p.name)
+            out[f"figures/{p.name}"] = _sha256(dst_fig / p.name)
+    # review/tables/: replace the directory
+    src_tab, dst_tab = stage / "review" / "tables", out_root / "review" / "tables"
+    if dst_tab.exists():
+        shutil.rmtree(dst_tab)
+    dst_tab.parent.mkdir(parents=True, exist_ok=True)
+    if src_tab.is_dir():
+        shutil.move(str(src_tab), str(dst_tab))
+        for p in sorted(dst_tab.rglob("*")):
+            if p.is_file():
+                out[p.relative_to(out_root).as_posix()] = _sha256(p)
+    for name in ("results.json", "manuscript.md"):
+        s = stage / "review" / name
+        if s.is_file():
+            os.replace(s, out_root / "review" / name)
+            out[f"review/{name}"] = _sha256(out_root / "review" / name)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------
+
+def build(root: Path | str | None = None, *, force: bool = False, workers: int = 2,
+          out_root: Path | str | None = None, build_dir: Path | str | None = None,
+          notebooks: list[str] | None = None, validate: bool = True, timeout: int = 600,
+          progress: bool = True, log=print) -> BuildSummary:
+    """Build the review (see the module docstring).
+
+    Parameters
+    ----------
+    root : path, optional
+        Repository root with ``data/``, ``review/``, ``notebooks/`` (default: this checkout).
+    force : bool
+        Rebuild even when the inputs are unchanged.
+    workers : int
+        Notebooks executed at the same time (each in its own kernel).
+    out_root : path, optional
+        Where ``figures/`` and ``review/`` outputs are published (default ``root``;
+        tests publish into a temporary directory).
+    build_dir : path, optional
+        Stamp, staging and executed notebooks (default ``root/build``).
+    notebooks : list of str, optional
+        Only these notebook stems (the stamp is then not written).
+
+    Raises
+    ------
+    BuildError
+        On data violations or a failing notebook (message: notebook, cell, error).
+    """
+    t0 = time.perf_counter()
+    root = Path(root) if root is not None else paths.ROOT
+    out_root = Path(out_root) if out_root is not None else root
+    build_dir = Path(build_dir) if build_dir is not None else root / "build"
+    ihash = inputs_hash(root)
+    if not force and notebooks is None and _up_to_date(_read_stamp(build_dir), ihash, out_root):
+        return BuildSummary(True, ihash, time.perf_counter() - t0)
+
+    if validate:
+        from . import validate as v
+
+        log("Validating data/ and review/ tables ...")
+        violations = v.validate(root)
+        if violations:
+            listing = "\n".join(f"  {x}" for x in violations[:200])
+            more = f"\n  ... {len(violations) - 200} more" if len(violations) > 200 else ""
+            raise BuildError(f"data validation failed, fix these and rebuild:\n{listing}{more}\n"
+                             f"{v.summary(violations)}")
+        log(f"  {v.summary(violations)}")
+
+    nbs = notebook_paths(root)
+    if notebooks is not None:
+        nbs = [p for p in nbs if p.stem in set(notebooks)]
+    if not nbs:
+        raise BuildError(f"no notebooks found in {root / 'notebooks'}")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stage = build_dir / f"stage-{os.getpid()}"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    env = dict(os.environ, MSCREVIEW_STAGE=str(stage), PYTHONHASHSEED="0")
+    env.pop("MPLBACKEND", None)
+    log(f"Executing {len(nbs)} notebooks ({workers} at a time, each in a fresh kernel) ...")
+    try:
+        runs = asyncio.run(_run_all(nbs, workers, env, build_dir / "notebooks", timeout, progress))
+        _finalise(stage, root)
+        outputs = _publish(stage, out_root)
+    except BuildError:
+        raise
+    except Exception as exc:
+        raise BuildError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    summary = BuildSummary(False, ihash, time.perf_counter() - t0, runs, outputs)
+    if notebooks is None:
+        (build_dir / STAMP_NAME).write_text(json.dumps(
+            {"inputs": ihash, "outputs": outputs}, indent=1, sort_keys=True), encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mscreview build [--force] [--workers N] [--only NB ...]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="mscreview build", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--force", action="store_true", help="rebuild even if inputs are unchanged")
+    ap.add_argument("--workers", type=int, default=2, help="notebooks run in parallel (default 2)")
+    ap.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (stems)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+    root = paths.ROOT
+    try:
+        s = build(root, force=args.force, workers=args.workers, notebooks=args.only,
+                  progress=not args.no_progress)
+    except BuildError as exc:
+        print(f"\nBUILD FAILED: {exc}", file=sys.stderr)
+        print("Nothing was published; figures/ and review/ are unchanged. Executed copies (with the "
+              "error) are in build/notebooks/.", file=sys.stderr)
+        return 1
+    print(s.text(root))
+    return 0
