@@ -378,6 +378,9 @@ def escalc(measure: str, data: pd.DataFrame | None = None, *, var_names=("yi", "
         if rows is not None:
             raise ValueError(f"{a} is {what} in row(s) {rows.tolist()}")
     yi, vi = spec.function(**arrays, **options)
+    # metafor recodes +-Inf (e.g. log(0) without a zero-cell correction) to NA
+    yi = np.where(np.isinf(yi), np.nan, yi)
+    vi = np.where(np.isinf(vi), np.nan, vi)
     if data is None:
         out = pd.DataFrame({a: arrays[a] for a in spec.args})
     else:

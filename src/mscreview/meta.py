@@ -429,8 +429,12 @@ def _qprofile(res: RMAResult, level) -> HeterogeneityCI:
     crit_l = chdtri(df, 1 - alpha / 2)    # lower quantile -> upper bound of tau2
     tmin, tmax = 0.0, max(100.0, res.tau2 * 10)
     q_min = _generalised_q(res, tmin)
+    # metafor stops the search at max(100, 10 tau2) and reports "> bound"; we
+    # widen the interval until the root is bracketed (Q decreases to 0)
     q_max = _generalised_q(res, tmax)
-
+    while q_max > crit_l and tmax < 1e300:
+        tmax *= 10
+        q_max = _generalised_q(res, tmax)
     def root(target):
         return brentq(lambda t: _generalised_q(res, t) - target, tmin, tmax, xtol=1e-13,
                       rtol=4 * _EPS, maxiter=1000)

@@ -184,6 +184,7 @@ def _pm_batch(Y, V, Mf, k, tol, maxiter):
             break
         hi = np.where(grow, hi * 10, hi)
     converged = ~active
+    scale = (Mf * V).sum(axis=1) / k
     it = 0
     while active.any() and it < maxiter:
         it += 1
@@ -199,53 +200,71 @@ def _pm_batch(Y, V, Mf, k, tol, maxiter):
         new = t + step
         bad = ~np.isfinite(new) | (new <= lo[idx]) | (new >= hi[idx])
         new = np.where(bad, (lo[idx] + hi[idx]) / 2, new)
-        done = np.abs(new - t) <= tol * np.maximum(1.0, new)
+        done = np.abs(new - t) <= tol * (new + scale[idx])
         tau2[idx] = new
         converged[idx[done]] = True
         active[idx[done]] = False
     return tau2, converged, it
 
 
+def _fisher_step(y, v, m, k, t, method):
+    """Fisher scoring step (metafor's ``adj``): score / expected information."""
+    W, sw, mu, R = _wsums(y, v, m, t)
+    W2 = W * W
+    sw2 = W2.sum(axis=1)
+    if method == "REML":
+        sw3 = (W2 * W).sum(axis=1)
+        trp = sw - sw2 / sw
+        trpp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
+        adj = ((W2 * R * R).sum(axis=1) - trp) / trpp
+    elif method == "ML":
+        adj = ((W2 * R * R).sum(axis=1) - sw) / sw2
+    else:  # EB
+        adj = ((W * R * R).sum(axis=1) * k / (k - 1) - k) / sw
+    return np.where(np.isnan(adj), 0.0, adj)
+
+
 def _fisher_batch(Y, V, Mf, k, method, tol, maxiter, start):
+    """Fisher scoring as metafor, safeguarded by a bracket on the root of the score.
+
+    Plain Fisher scoring can oscillate for a long time (e.g. one dominant
+    study; metafor then stops with "did not converge" at its default
+    maxiter=100).  The sign of each step tells on which side of the root the
+    iterate lies; steps leaving the bracket, or overshooting without halving
+    the previous step, are replaced by bisection, so the iteration always
+    converges to the same root of the estimating equation.  A step below zero
+    when the score at zero is negative ends at the boundary tau2 = 0.
+    """
     n = Y.shape[0]
-    tau2 = start.copy()
+    scale = (Mf * V).sum(axis=1) / k
+    tau2 = start.astype(float).copy()
+    score0_neg = _fisher_step(Y, V, Mf, k, np.zeros(n), method) <= 0
+    lo = np.zeros(n)
+    hi = np.full(n, np.inf)
+    prev = np.full(n, np.inf)
     converged = np.zeros(n, dtype=bool)
     active = np.ones(n, dtype=bool)
     it = 0
     while active.any() and it < maxiter:
         it += 1
-        idx = np.flatnonzero(active) if not active.all() else slice(None)
-        y, v, m, t = Y[idx], V[idx], Mf[idx], tau2[idx]
-        W, sw, mu, R = _wsums(y, v, m, t)
-        W2 = W * W
-        sw2 = W2.sum(axis=1)
-        if method == "REML":
-            sw3 = (W2 * W).sum(axis=1)
-            trp = sw - sw2 / sw
-            trpp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-            adj = ((W2 * R * R).sum(axis=1) - trp) / trpp
-        elif method == "ML":
-            adj = ((W2 * R * R).sum(axis=1) - sw) / sw2
-        else:  # EB
-            kk = k[idx]
-            adj = ((W * R * R).sum(axis=1) * kk / (kk - 1) - kk) / sw
-        adj = np.where(np.isnan(adj), 0.0, adj)
-        # metafor halves the step until tau2 stays >= 0 (tau2.min)
-        neg = t + adj < 0
-        if neg.any():
-            with np.errstate(divide="ignore", invalid="ignore"):
-                halvings = np.ceil(np.log2(-adj / t))
-            adj = np.where(neg, np.where(t > 0, adj / 2.0 ** halvings, 0.0), adj)
-            adj = np.where(neg & (t + adj < 0), 0.0, adj)
+        idx = np.flatnonzero(active)
+        t = tau2[idx]
+        adj = _fisher_step(Y[idx], V[idx], Mf[idx], k[idx], t, method)
+        l = np.where(adj > 0, np.maximum(lo[idx], t), lo[idx])
+        h = np.where(adj < 0, np.minimum(hi[idx], t), hi[idx])
         new = t + adj
-        done = np.abs(adj) <= tol * np.maximum(1.0, new)
-        tau2[idx] = new
-        if isinstance(idx, slice):
-            converged |= done
-            active &= ~done
-        else:
-            converged[idx[done]] = True
-            active[idx[done]] = False
+        to_zero = (new < 0) & score0_neg[idx]
+        p = prev[idx]
+        slow = (np.sign(adj) != np.sign(p)) & (np.abs(adj) > 0.5 * np.abs(p))
+        outside = (new <= l) | (new >= h)
+        bisect = (outside | slow) & np.isfinite(h) & ~to_zero
+        new = np.where(bisect, (l + h) / 2, new)
+        new = np.where(to_zero | (new < 0), 0.0, new)
+        change = np.abs(new - t)
+        done = (change <= tol * (new + scale[idx])) | ((t == 0) & (new == 0))
+        tau2[idx], lo[idx], hi[idx], prev[idx] = new, l, h, new - t
+        converged[idx[done]] = True
+        active[idx[done]] = False
     return tau2, converged, it
 
 
@@ -274,7 +293,7 @@ def estimate_batch(Y, V, mask=None, method="REML", *, tol=TOL, maxiter=MAXITER,
         A key of :data:`METHODS`.
     tol, maxiter : float, int
         Iterative methods stop when the change in tau^2 is below
-        ``tol * max(1, tau2)``.
+        ``tol * (tau2 + mean(vi))`` (relative to the scale of the data).
     return_info : bool
         Also return a dict with ``converged`` (bool array) and ``iterations``.
 
@@ -457,7 +476,7 @@ def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
                 new = t + f / dq if dq > 0 else np.nan
                 if not np.isfinite(new) or new <= lo or new >= hi:
                     new = (lo + hi) / 2
-                if abs(new - t) <= tol * max(1.0, new):
+                if abs(new - t) <= tol * (new + float(np.mean(vi))):
                     t = new
                     break
                 t = new
@@ -465,26 +484,40 @@ def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
                 raise ConvergenceError(f"PM did not converge in {maxiter} iterations")
             raw = t
     else:  # ML, REML, EB: Fisher scoring from the HE estimate, as metafor
-        t = max(0.0, he)
-        for iterations in range(1, maxiter + 1):
-            w = 1 / (vi + t)
+        scale = float(np.mean(vi))
+
+        def step(tt):
+            w = 1 / (vi + tt)
             P = _p_matrix(w, X)
             Py = P @ y
             if method == "REML":
-                PP = P @ P
-                adj = (Py @ Py - np.trace(P)) / np.trace(PP)
+                a = (Py @ Py - np.trace(P)) / np.sum(P * P)
             elif method == "ML":
-                adj = (Py @ Py - w.sum()) / (w @ w)
+                a = (Py @ Py - w.sum()) / (w @ w)
             else:
-                adj = ((y @ Py) * k / (k - p) - k) / w.sum()
-            if np.isnan(adj):
-                adj = 0.0
-            if t + adj < 0:
-                adj = adj / 2.0 ** math.ceil(math.log2(-adj / t)) if t > 0 else 0.0
-                if t + adj < 0:
-                    adj = 0.0
-            t = t + adj
-            if abs(adj) <= tol * max(1.0, t):
+                a = ((y @ Py) * k / (k - p) - k) / w.sum()
+            return 0.0 if np.isnan(a) else float(a)
+
+        # Fisher scoring from the HE estimate (as metafor), safeguarded by a
+        # bracket on the root of the score (see _fisher_batch)
+        score0_neg = step(0.0) <= 0
+        t, lo, hi, prev = max(0.0, he), 0.0, math.inf, math.inf
+        for iterations in range(1, maxiter + 1):
+            adj = step(t)
+            if adj > 0:
+                lo = max(lo, t)
+            elif adj < 0:
+                hi = min(hi, t)
+            new = t + adj
+            to_zero = new < 0 and score0_neg
+            slow = np.sign(adj) != np.sign(prev) and abs(adj) > 0.5 * abs(prev)
+            if (new <= lo or new >= hi or slow) and math.isfinite(hi) and not to_zero:
+                new = (lo + hi) / 2
+            if to_zero or new < 0:
+                new = 0.0
+            change = abs(new - t)
+            prev, t_old, t = new - t, t, new
+            if change <= tol * (new + scale) or (t_old == 0 and new == 0):
                 break
         else:
             raise ConvergenceError(f"{method}: Fisher scoring did not converge in {maxiter} "
