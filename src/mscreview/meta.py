@@ -228,11 +228,7 @@ def _tau2_intercept(y, v, method, tol, maxiter):
     k = len(y)
     if method in ("EE", "FE"):
         return 0.0, math.nan, 0
-    tau2, info = _t2.estimate_batch(y[None, :], v[None, :], None, method, tol=tol,
-                                    maxiter=maxiter, return_info=True)
-    if not info["converged"][0]:
-        raise _t2.ConvergenceError(f"{method} estimator did not converge in {maxiter} iterations")
-    t = float(tau2[0])
+    t, iterations = _t2.estimate_single(y, v, method, tol=tol, maxiter=maxiter)
     km1 = k - 1
     if method in ("ML", "REML"):
         w = 1 / (v + t)
@@ -265,7 +261,7 @@ def _tau2_intercept(y, v, method, tol, maxiter):
         s_pvp = (w * w * v).sum() - 2 * (w**3 * v).sum() / sw + sw2 * (w * w * v).sum() / sw**2
         s_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
         se = math.sqrt(t0**2 / km1**2 * (2 * s_pvpv + 4 * t * s_pvp + 2 * t * t * s_pp))
-    return t, se, info["iterations"]
+    return t, se, iterations
 
 
 def _heterogeneity(q, k, p, tau2, vt, fixed):

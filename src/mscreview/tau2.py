@@ -208,19 +208,26 @@ def _pm_batch(Y, V, Mf, k, tol, maxiter):
 
 
 def _fisher_step(y, v, m, k, t, method):
-    """Fisher scoring step (metafor's ``adj``): score / expected information."""
+    """Step of the iteration: Newton on the score for ML/REML where the log-likelihood
+    is locally concave, otherwise (and for EB) metafor's Fisher scoring step."""
     W, sw, mu, R = _wsums(y, v, m, t)
+    WR = W * R
+    if method == "EB":
+        adj = ((WR * R).sum(axis=1) * k / (k - 1) - k) / sw
+        return np.where(np.isnan(adj), 0.0, adj)
     W2 = W * W
     sw2 = W2.sum(axis=1)
+    a = (WR * WR).sum(axis=1)
+    b = (W2 * WR * R).sum(axis=1) - (W * WR).sum(axis=1) ** 2 / sw
     if method == "REML":
-        sw3 = (W2 * W).sum(axis=1)
-        trp = sw - sw2 / sw
-        trpp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-        adj = ((W2 * R * R).sum(axis=1) - trp) / trpp
-    elif method == "ML":
-        adj = ((W2 * R * R).sum(axis=1) - sw) / sw2
-    else:  # EB
-        adj = ((W * R * R).sum(axis=1) * k / (k - 1) - k) / sw
+        info = sw2 - 2 * (W2 * W).sum(axis=1) / sw + (sw2 / sw) ** 2
+        score = a - (sw - sw2 / sw)
+    else:  # ML
+        info = sw2
+        score = a - sw
+    curv = 2 * b - info
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adj = np.where(curv > 0, score / curv, score / info)
     return np.where(np.isnan(adj), 0.0, adj)
 
 
@@ -340,6 +347,100 @@ def estimate_batch(Y, V, mask=None, method="REML", *, tol=TOL, maxiter=MAXITER,
     if return_info:
         return tau2, {"converged": converged, "iterations": iterations}
     return tau2
+
+
+def estimate_single(y, v, method="REML", *, tol=TOL, maxiter=MAXITER):
+    """tau^2 of one intercept-only data set: the algorithms of :func:`estimate_batch`
+    written for 1-D arrays (no masks), for speed of single fits.
+
+    ``y``, ``v`` must already be validated (finite, ``v > 0``, ``k >= 2``).
+    Returns ``(tau2, iterations)``; raises :class:`ConvergenceError`.
+    """
+    k = y.shape[0]
+    if method in ("EE", "FE") or k <= 1:
+        return 0.0, 0
+    km1 = k - 1
+    if method in ("HE", "SJ", "ML", "REML", "EB"):
+        yc = y - y.sum() / k
+        rss_u = yc @ yc
+        he = (rss_u - v.sum() * km1 / k) / km1
+    if method == "HE":
+        return max(0.0, he), 0
+    if method == "SJ":
+        t0 = rss_u / k
+        w = 1 / (v + t0)
+        r = y - (w @ y) / w.sum()
+        return max(0.0, t0 * (w @ (r * r)) / km1), 0
+    if method in ("DL", "HS"):
+        w = 1 / v
+        sw = w.sum()
+        r = y - (w @ y) / sw
+        q = w @ (r * r)
+        raw = (q - km1) / (sw - (w @ w) / sw) if method == "DL" else (q - k) / sw
+        return max(0.0, raw), 0
+    if method == "PM":
+        t, conv, it = _pm_batch(y[None, :], v[None, :], np.ones((1, k)), np.array([float(k)]),
+                                tol, maxiter)
+        if not conv[0]:
+            raise ConvergenceError(f"PM did not converge in {maxiter} iterations")
+        return max(0.0, float(t[0])), it
+
+    def step(t):
+        # Newton step on the score for ML/REML (exact derivative), Fisher
+        # scoring step where the likelihood is not locally concave, and for EB
+        w = 1 / (v + t)
+        sw = w.sum()
+        r = y - (w @ y) / sw
+        wr = w * r
+        if method == "EB":
+            return ((wr @ r) * k / km1 - k) / sw
+        w2 = w * w
+        a = wr @ wr
+        b = (w2 * w) @ (r * r) - (w @ wr) ** 2 / sw
+        if method == "REML":
+            sw2 = w2.sum()
+            info = sw2 - 2 * (w2 @ w) / sw + (sw2 / sw) ** 2
+            score = a - (sw - sw2 / sw)
+        else:
+            info = w @ w
+            score = a - sw
+        curv = 2 * b - info
+        return score / curv if curv > 0 else score / info
+
+    scale = v.sum() / k
+    score0_neg = step(0.0) <= 0
+    t, lo, hi, prev = max(0.0, he), 0.0, math.inf, math.inf
+    for it in range(1, maxiter + 1):
+        adj = step(t)
+        if adj != adj:  # NaN
+            adj = 0.0
+        if adj > 0:
+            lo = max(lo, t)
+        elif adj < 0:
+            hi = min(hi, t)
+        new = t + adj
+        to_zero = new < 0 and score0_neg
+        slow = (adj > 0) != (prev > 0) and abs(adj) > 0.5 * abs(prev)
+        if (new <= lo or new >= hi or slow) and hi < math.inf and not to_zero:
+            new = (lo + hi) / 2
+        if to_zero or new < 0:
+            new = 0.0
+        change = abs(new - t)
+        prev, t_old, t = new - t, t, new
+        if change <= tol * (new + scale) or (t_old == 0 and new == 0):
+            break
+    else:
+        raise ConvergenceError(f"{method}: Fisher scoring did not converge in {maxiter} iterations")
+    if method in ("ML", "REML") and t > 1e-5:
+        def ll(tt):
+            w = 1 / (v + tt)
+            sw = w.sum()
+            r = y - (w @ y) / sw
+            out = -0.5 * np.log(v + tt).sum() - 0.5 * (w @ (r * r))
+            return out - 0.5 * math.log(sw) if method == "REML" else out
+        if ll(0.0) - ll(t) > _LL0_TOL:
+            t = 0.0
+    return float(t), it
 
 
 @dataclass(frozen=True)
