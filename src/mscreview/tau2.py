@@ -365,25 +365,25 @@ def estimate_single(y, v, method="REML", *, tol=TOL, maxiter=MAXITER):
         rss_u = yc @ yc
         he = (rss_u - v.sum() * km1 / k) / km1
     if method == "HE":
-        return max(0.0, he), 0
+        return float(clip(he)), 0
     if method == "SJ":
         t0 = rss_u / k
         w = 1 / (v + t0)
         r = y - (w @ y) / w.sum()
-        return max(0.0, t0 * (w @ (r * r)) / km1), 0
+        return float(clip(t0 * (w @ (r * r)) / km1)), 0
     if method in ("DL", "HS"):
         w = 1 / v
         sw = w.sum()
         r = y - (w @ y) / sw
         q = w @ (r * r)
         raw = (q - km1) / (sw - (w @ w) / sw) if method == "DL" else (q - k) / sw
-        return max(0.0, raw), 0
+        return float(clip(raw)), 0
     if method == "PM":
         t, conv, it = _pm_batch(y[None, :], v[None, :], np.ones((1, k)), np.array([float(k)]),
                                 tol, maxiter)
         if not conv[0]:
             raise ConvergenceError(f"PM did not converge in {maxiter} iterations")
-        return max(0.0, float(t[0])), it
+        return float(clip(t[0])), it
 
     def step(t):
         # Newton step on the score for ML/REML (exact derivative), Fisher
@@ -440,7 +440,7 @@ def estimate_single(y, v, method="REML", *, tol=TOL, maxiter=MAXITER):
             return out - 0.5 * math.log(sw) if method == "REML" else out
         if ll(0.0) - ll(t) > _LL0_TOL:
             t = 0.0
-    return float(t), it
+    return float(clip(t)), it
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,303 @@
+"""rma, subgroup and the batch estimators: oracles that need no R, bad input, objects.
+
+Differences from metafor that we keep (cause in brackets); the same table is
+in tests/reference/README.md:
+
+======================================  ==================================================
+Situation                               What we do / cause
+======================================  ==================================================
+Fisher scoring oscillates (e.g. one     We converge (Newton/Fisher steps safeguarded by a
+dominant study, ``edge_dominant``)       bracket on the score root); metafor 3.8-1 stops with
+                                        "did not converge" at its default maxiter = 100 and
+                                        reaches the same value only with maxiter >= ~1000.
+Convergence threshold                   We stop at a relative change of 1e-10; metafor's
+                                        default threshold = 1e-5 (absolute), so at metafor's
+                                        defaults ML/REML/EB tau2 differ by up to ~1e-6.
+                                        The reference is generated with threshold = 1e-12.
+PM root (uniroot)                       metafor's default uniroot tol = eps^0.25 (~1e-4);
+                                        we solve to 1e-10 relative; reference uses tol=1e-12.
+PM / Q-profile upper search bound       metafor stops at tau2.max (100, resp.
+                                        max(100, 10 tau2)) and errors / reports "> bound";
+                                        we widen the interval until the root is bracketed.
+NaN in yi / vi                          ValueError naming the rows; metafor drops the rows
+                                        with a warning (a silently smaller k is a risk in a
+                                        review, so we make the caller decide).
+k = 1 in rma                            ValueError for random-effects methods (metafor fits
+                                        tau2 = 0); EE with k = 1 is allowed.
+No-intercept models                     not offered (metafor's tau2 estimators centre yi,
+                                        which is only equivalent with an intercept).
+PI of an EE model                       equals the CI (tau2 = 0); metafor prints none.
+s2w for knha when RSS <= eps            0, as metafor (se = 0, statistic = +-inf).
+======================================  ==================================================
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from mscreview import tau2 as T
+from mscreview.meta import design_matrix, rma, subgroup
+from mscreview.results import RMAResult
+
+BCG_YI = np.array([-0.88931133, -1.58538866, -1.34807315, -1.44155119, -0.21754732, -0.78611559,
+                   -1.62089822, 0.01195233, -0.46941765, -1.37134480, -0.33935883, 0.44591340,
+                   -0.01731395])
+BCG_VI = np.array([0.32558476, 0.19458112, 0.41536797, 0.02001003, 0.05121018, 0.00690562,
+                   0.22301725, 0.00396158, 0.05643421, 0.07302479, 0.01241221, 0.53242666,
+                   0.07140466])
+
+
+def random_sets(n, k, seed=1):
+    rng = np.random.default_rng(seed)
+    V = rng.uniform(0.01, 0.4, (n, k))
+    Y = rng.normal(0.2, np.sqrt(V + rng.uniform(0, 0.3, (n, 1))))
+    return Y, V
+
+
+# ---------------------------------------------------------------------------
+# Oracles without R
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", list(T.METHODS))
+def test_estimate_is_wls_with_inverse_total_variance(method):
+    res = rma(BCG_YI, BCG_VI, method=method)
+    w = 1 / (BCG_VI + res.tau2)
+    X = np.ones((len(w), 1))
+    beta = np.linalg.lstsq(X * np.sqrt(w)[:, None], BCG_YI * np.sqrt(w), rcond=None)[0][0]
+    assert res.estimate == pytest.approx(beta, rel=1e-12)
+    assert res.se == pytest.approx(1 / math.sqrt(w.sum()), rel=1e-12)
+    assert res.weights.sum() == pytest.approx(100)
+
+
+def test_q_by_hand():
+    w = 1 / BCG_VI
+    mu = np.sum(w * BCG_YI) / np.sum(w)
+    q = sum(wi * (yi - mu) ** 2 for wi, yi in zip(w, BCG_YI))
+    res = rma(BCG_YI, BCG_VI, method="DL")
+    assert res.q == pytest.approx(q, rel=1e-12)
+    assert res.q_df == 12
+    # DerSimonian-Laird by hand
+    c = w.sum() - (w**2).sum() / w.sum()
+    assert res.tau2 == pytest.approx((q - 12) / c, rel=1e-12)
+    # I2 = (Q - df)/Q for DL (Higgins & Thompson 2002)
+    assert res.i2 == pytest.approx(100 * (q - 12) / q, rel=1e-10)
+
+
+def test_knha_by_hand():
+    res = rma(BCG_YI, BCG_VI, method="REML", test="knha")
+    w = 1 / (BCG_VI + res.tau2)
+    mu = np.sum(w * BCG_YI) / w.sum()
+    s2 = np.sum(w * (BCG_YI - mu) ** 2) / 12
+    assert res.se == pytest.approx(math.sqrt(s2 / w.sum()), rel=1e-12)
+    from scipy import stats
+    assert res.ci_high - res.estimate == pytest.approx(stats.t.ppf(0.975, 12) * res.se, rel=1e-12)
+    assert res.pi_high - res.estimate == pytest.approx(
+        stats.t.ppf(0.975, 12) * math.sqrt(res.se**2 + res.tau2), rel=1e-12)
+
+
+def test_reml_maximises_restricted_likelihood():
+    res = rma(BCG_YI, BCG_VI, method="REML")
+
+    def ll(t):
+        w = 1 / (BCG_VI + t)
+        mu = np.sum(w * BCG_YI) / w.sum()
+        return -0.5 * (np.sum(np.log(BCG_VI + t)) + np.log(w.sum()) + np.sum(w * (BCG_YI - mu) ** 2))
+    for d in (1e-3, -1e-3):
+        assert ll(res.tau2) > ll(res.tau2 + d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(float, st.integers(2, 12), elements=st.floats(-3, 3)),
+       st.floats(1e-3, 1e3), st.sampled_from(["DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS"]))
+def test_scale_and_shift_equivariance(y, c, method):
+    v = np.linspace(0.05, 0.5, len(y))
+    a = rma(y, v, method=method)
+    b = rma(c * y + 1.0, c**2 * v, method=method)
+    assert b.tau2 == pytest.approx(c**2 * a.tau2, rel=1e-6, abs=1e-9 * c**2)
+    assert b.estimate == pytest.approx(c * a.estimate + 1.0, rel=1e-6, abs=1e-7 * c)
+    assert b.i2 == pytest.approx(a.i2, abs=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# The batch estimators equal single fits
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", list(T.METHODS))
+def test_batch_equals_single_fits(method):
+    Y, V = random_sets(60, 9)
+    mask = np.random.default_rng(2).random(Y.shape) > 0.25
+    mask[:, :2] = True
+    tb = T.estimate_batch(Y, V, mask, method=method)
+    fb = T.fit_batch(Y, V, mask, method=method)
+    for i in range(len(Y)):
+        r = rma(Y[i][mask[i]], V[i][mask[i]], method=method)
+        assert tb[i] == pytest.approx(r.tau2, rel=1e-8, abs=1e-12)
+        assert fb.estimate[i] == pytest.approx(r.estimate, rel=1e-8, abs=1e-12)
+        assert fb.se[i] == pytest.approx(1 / math.sqrt(np.sum(1 / (r.vi + r.tau2))), rel=1e-8)
+        assert fb.q[i] == pytest.approx(r.q, rel=1e-10)
+        assert fb.i2[i] == pytest.approx(r.i2, rel=1e-7, abs=1e-9)
+
+
+def test_batch_general_design_agrees_with_intercept_path():
+    Y, V = random_sets(5, 10, seed=7)
+    for method in T.METHODS:
+        for i in range(5):
+            a = T.estimate(Y[i], V[i], None, method)["tau2"]
+            b = T.estimate_single(Y[i], V[i], method)[0]
+            assert a == pytest.approx(b, rel=1e-8, abs=1e-13)
+
+
+def test_batch_single_study_gets_zero_and_shapes_checked():
+    Y, V = random_sets(3, 4)
+    mask = np.zeros_like(Y, dtype=bool)
+    mask[:, 0] = True
+    np.testing.assert_array_equal(T.estimate_batch(Y, V, mask), 0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        T.estimate_batch(Y, V[:, :3])
+    with pytest.raises(ValueError, match="mask must have shape"):
+        T.estimate_batch(Y, V, mask[:, :2])
+    with pytest.raises(ValueError, match="no study"):
+        T.estimate_batch(Y, V, np.zeros_like(Y, dtype=bool))
+    with pytest.raises(ValueError, match="unknown method"):
+        T.estimate_batch(Y, V, method="XX")
+    V2 = V.copy()
+    V2[0, 1] = -1
+    with pytest.raises(ValueError, match="must be > 0"):
+        T.estimate_batch(Y, V2)
+    # a bad value in a masked-out study is ignored
+    m2 = np.ones_like(Y, dtype=bool)
+    m2[0, 1] = False
+    assert np.all(np.isfinite(T.estimate_batch(Y, V2, m2)))
+
+
+def test_batch_nonconvergence_gives_nan_and_warns():
+    Y, V = random_sets(4, 8)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        t = T.estimate_batch(Y, V, method="REML", maxiter=1)
+    assert np.isnan(t).any()
+
+
+def test_single_nonconvergence_raises():
+    with pytest.raises(T.ConvergenceError):
+        rma(BCG_YI, BCG_VI, method="REML", maxiter=1)
+
+
+def test_clip_is_the_only_truncation():
+    y = np.array([0.1, 0.1001, 0.0999, 0.1])
+    v = np.array([0.1, 0.2, 0.1, 0.3])
+    for method in ("DL", "HE", "HS", "REML", "ML", "PM", "EB"):
+        assert rma(y, v, method=method).tau2 == 0.0
+    assert T.clip(-1.0) == 0.0 and T.clip(2.0) == 2.0
+
+
+# ---------------------------------------------------------------------------
+# Bad input names the problem
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    (([0.1, 0.2], [0.1]), {}, "different lengths"),
+    (([0.1, np.nan, 0.3], [0.1, 0.1, 0.1]), {}, r"NaN.*yi in rows \[1\]"),
+    (([0.1, 0.2, 0.3], [0.1, 0.0, 0.1]), {}, r"vi must be > 0.*\[1\]"),
+    (([0.1, 0.2, 0.3], [0.1, -1, 0.1]), {}, r"vi must be > 0"),
+    (([0.1], [0.1]), {}, "too few studies"),
+    (([0.1, 0.2], [0.1, 0.1]), {"mods": [1.0, 2.0]}, "too few studies"),
+    (([0.1, 0.2, 0.3], [0.1, 0.1, 0.1]), {"method": "XYZ"}, "unknown method 'XYZ'"),
+    (([0.1, 0.2, 0.3], [0.1, 0.1, 0.1]), {"test": "wald"}, "unknown test 'wald'"),
+    (([0.1, 0.2, 0.3], [0.1, 0.1, 0.1]), {"confidence_level": 95}, "confidence_level"),
+    (([0.1, 0.2, 0.3], [0.1, 0.1, 0.1]), {"mods": [1.0, 2.0]}, "mods has 2 rows"),
+    (([0.1, 0.2, 0.3, 0.4], [0.1, 0.1, 0.1, 0.1]), {"mods": np.c_[[1, 2, 3, 4], [2, 4, 6, 8]]},
+     "collinear"),
+    (([0.1], [0.1]), {"method": "EE", "test": "t"}, "degrees of freedom"),
+])
+def test_bad_input(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        rma(*args, **kwargs)
+
+
+def test_column_names_need_data():
+    with pytest.raises(ValueError, match="no data"):
+        rma("yi", "vi")
+    with pytest.raises(ValueError, match="'zz'.*not found"):
+        rma("zz", "vi", data=pd.DataFrame({"yi": [1.0], "vi": [1.0]}))
+
+
+def test_sei_instead_of_vi():
+    a = rma(BCG_YI, sei=np.sqrt(BCG_VI))
+    b = rma(BCG_YI, BCG_VI)
+    assert a.estimate == b.estimate and a.tau2 == b.tau2
+
+
+# ---------------------------------------------------------------------------
+# Moderators, subgroups, objects
+# ---------------------------------------------------------------------------
+
+def test_design_matrix_dummy_codes_like_r_factor():
+    d = pd.DataFrame({"g": ["b", "a", "c", "a"], "x": [1.0, 2.0, 3.0, 4.0]})
+    X, names = design_matrix(["g", "x"], d)
+    assert names == ("intrcpt", "g[b]", "g[c]", "x")
+    np.testing.assert_array_equal(X[:, 1], [1, 0, 0, 0])
+    np.testing.assert_array_equal(X[:, 2], [0, 0, 1, 0])
+
+
+def test_subgroup_table():
+    d = pd.DataFrame({"yi": BCG_YI, "vi": BCG_VI,
+                      "alloc": ["random"] * 4 + ["alternate", "random", "random", "alternate",
+                                                 "systematic", "systematic", "alternate",
+                                                 "systematic", "systematic"]})
+    tab = subgroup(d, "alloc")
+    sub = tab[tab.row == "subgroup"]
+    assert list(sub.subgroup) == ["alternate", "random", "systematic"]
+    for _, r in sub.iterrows():
+        g = d[d.alloc == r.subgroup]
+        fit = rma(g.yi, g.vi)
+        assert r.estimate == pytest.approx(fit.estimate) and r.k == len(g)
+    diff = tab[tab.row == "difference"].set_index("subgroup")
+    # separate-tau2 test: Q of the subgroup estimates (by hand)
+    e, s = sub.estimate.to_numpy(), sub.se.to_numpy()
+    w = 1 / s**2
+    qb = np.sum(w * (e - np.sum(w * e) / w.sum()) ** 2)
+    assert diff.loc["between subgroups (separate tau2)", "statistic"] == pytest.approx(qb)
+    # common-tau2 test equals the QM of the meta-regression on the factor
+    fit = rma("yi", "vi", mods="alloc", data=d)
+    assert diff.loc["moderator test (common tau2)", "statistic"] == pytest.approx(fit.qm)
+    assert diff.loc["moderator test (common tau2)", "df"] == 2
+
+
+def test_result_is_frozen_and_tidy():
+    res = rma(BCG_YI, BCG_VI, test="knha")
+    assert isinstance(res, RMAResult)
+    with pytest.raises(Exception):
+        res.tau2 = 1.0
+    f = res.to_frame()
+    assert f.shape[0] == 1
+    for col in ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "pi_low", "pi_high",
+                "tau2", "i2", "h2", "q", "q_pvalue", "k", "method", "test"):
+        assert col in f.columns
+    assert f.estimate[0] == res.estimate
+    text = repr(res)
+    assert "Random-effects model (k = 13" in text and "prediction interval" in text
+    assert "<table>" in res._repr_html_()
+    ci = res.confint()
+    assert ci.tau2_ci_low <= res.tau2 <= ci.tau2_ci_high
+    assert res.heterogeneity_ci.tau2_ci_high == ci.tau2_ci_high
+    assert "Q-profile" in repr(ci)
+    assert res.coef_frame().shape == (1, 8)
+    d = res.to_dict()
+    assert d["k"] == 13 and isinstance(d["estimate"], float)
+
+
+def test_meta_regression_objects():
+    d = pd.DataFrame({"yi": BCG_YI, "vi": BCG_VI, "x": np.arange(13.0)})
+    res = rma("yi", "vi", mods="x", data=d, test="knha")
+    assert res.coef_names == ("intrcpt", "x")
+    assert math.isnan(res.pi_low)
+    pr = res.predict([0.0, 5.0])
+    assert pr.pred[0] == pytest.approx(res.beta[0])
+    assert "F(1, 11)" in repr(res)
