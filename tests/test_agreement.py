@@ -83,3 +83,23 @@ def test_write_agreement(tmp_path, tables):
     assert p == tmp_path / "review/extraction_agreement.csv"
     assert list(back.columns[:3]) == ["seed", "fraction", "field"]
     assert (back.seed == 7).all() and (back.percent == 100).all()
+
+
+def test_cli_sample_and_compare(tmp_path, capsys):
+    import shutil
+    root = tmp_path / "repo"
+    shutil.copytree(FIX, root)
+    assert agreement.main(["sample", "--seed", "1", "--root", str(root)]) == 0
+    s = pd.read_csv(root / agreement.SAMPLE_FILE)
+    assert len(s) == 5 and set(s.seed) == {1}      # 2 random + 3 RCT rows (see the first test)
+    second = io.load("extracted", root)
+    second.loc[second.row_id == "TrialB2019_03", "m1i"] = 56.0
+    path = tmp_path / "second.csv"
+    out = second.astype(object).where(second.notna(), "")
+    out["higher_is_better"] = out["higher_is_better"].map({True: "true", False: "false", "": ""})
+    out.to_csv(path, index=False)
+    assert agreement.main(["compare", str(path), "--seed", "1", "--root", str(root)]) == 0
+    a = pd.read_csv(root / agreement.AGREEMENT_FILE).set_index("field")
+    assert a.loc["m1i", "n_compared"] == 5 and a.loc["m1i", "n_agree"] == 4
+    d = pd.read_csv(root / agreement.DISAGREEMENT_FILE)
+    assert d[["row_id", "field"]].values.tolist() == [["TrialB2019_03", "m1i"]]

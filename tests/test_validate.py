@@ -367,3 +367,17 @@ def test_mutated_real_tables_are_caught(real, table, column, value, pred):
     _write(real, table, rows)
     new = where(validate(real)) - baseline
     assert (table, _line_of(real, table, i), column) in new
+
+
+@pytest.mark.parametrize("note,ok", [
+    ("Digitised from Fig 3 with WebPlotDigitizer", True),
+    ("means digitized from Fig 2B (WebPlotDigitizer 4.6)", True),
+    ("Values only in the figure (not digitised)", False),
+    ("not yet digitised", False),
+    ("undigitised figure", False),
+    ("", False),
+])
+def test_figure_numbers_need_a_positive_digitisation_note(synth, note, ok):
+    set_cell(synth, EX, "RatA2020_05", "m1i", "3.2")
+    set_cell(synth, EX, "RatA2020_05", "notes", note)
+    assert where(validate(synth)) == (set() if ok else {(EX, 6, "m1i")})

@@ -155,3 +155,53 @@ def write_agreement(table: pd.DataFrame, seed: int, fraction: float, root: Path 
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False, lineterminator="\n", float_format="%.4f")
     return path
+
+
+SAMPLE_FILE = "review/double_extraction_sample.csv"
+DISAGREEMENT_FILE = "review/extraction_disagreements.csv"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mscreview.agreement sample|compare``.
+
+    ``sample [--seed S] [--fraction F]`` writes ``review/double_extraction_sample.csv`` (row_id,
+    study_id, sample_reason, seed) for the second extractor. ``compare SECOND.csv [--seed S]
+    [--fraction F]`` compares the second extraction (same columns as data/extracted.csv) with
+    ``data/extracted.csv`` and writes ``review/extraction_agreement.csv`` and
+    ``review/extraction_disagreements.csv``.
+    """
+    import argparse
+
+    from . import io
+
+    parser = argparse.ArgumentParser(prog="mscreview.agreement")
+    parser.add_argument("command", choices=["sample", "compare"])
+    parser.add_argument("second", nargs="?", help="the second extraction (compare)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--fraction", type=float, default=0.2)
+    parser.add_argument("--root", default=None)
+    args = parser.parse_args(argv)
+    root = Path(args.root) if args.root else paths.ROOT
+    ex, st = io.load("extracted", root), io.load("studies", root)
+    if args.command == "sample":
+        s = draw_sample(ex, st, seed=args.seed, fraction=args.fraction)
+        p = root / SAMPLE_FILE
+        s[["row_id", "study_id", "sample_reason", "seed"]].to_csv(p, index=False, lineterminator="\n")
+        print(f"{len(s)} rows ({(s.sample_reason != 'controlled_trial').sum()} random, seed {args.seed}) -> {p}")
+        return 0
+    if not args.second:
+        parser.error("compare needs the second extraction's CSV")
+    second = io.read_table(args.second, "extracted")
+    sample = draw_sample(ex, st, seed=args.seed, fraction=args.fraction)
+    first = ex[ex["row_id"].isin(sample["row_id"])]
+    table = agreement(first, second)
+    p = write_agreement(table, args.seed, args.fraction, root)
+    disagreements(first, second).to_csv(root / DISAGREEMENT_FILE, index=False, lineterminator="\n")
+    print(table.to_string(index=False))
+    print(f"-> {p} and {root / DISAGREEMENT_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

@@ -25,7 +25,6 @@ DerSimonian-Laird method. BMC Med Res Methodol 14:25.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,6 +33,7 @@ from scipy import stats
 
 from . import convert
 from .effectsize import escalc
+from .validate import says_digitised
 
 __all__ = ["effect_table", "direction_table", "study_directions", "sign_test", "SignTestResult",
            "primary_effects", "pooled_by", "product_class", "timepoint_days", "CONTINUOUS_MEASURES",
@@ -47,7 +47,6 @@ PRODUCT_CLASSES = {"msc": "msc", "msc_modified": "msc", "msc_ev": "msc_ev", "msc
                    "msc_derived_cells": "msc_derived_cells", "not_msc": "not_msc"}
 
 _DAYS = {"hours": 1 / 24, "days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
-_DIGITISED = re.compile(r"digiti[sz]", re.I)
 
 STUDY_COLUMNS = ["cohort_id", "population", "design", "product", "msc_source", "species", "route", "dose",
                  "dose_unit"]
@@ -205,7 +204,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         if avail == "direction_only":
             skip("direction only (no numbers)")
             continue
-        if avail == "figure_only" and not _DIGITISED.search(notes):
+        if avail == "figure_only" and not says_digitised(notes):
             skip("figure only (numbers not reported in text or tables)")
             continue
         hib = _hib(row.get("higher_is_better"))

@@ -89,6 +89,15 @@ _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 _PMID = re.compile(r"^\d{1,9}$")
 _PMCID = re.compile(r"^PMC\d+$")
 _DIGITISED = re.compile(r"digiti[sz]", re.I)
+_NEGATION = re.compile(r"(\bnot|\bno|n't|\bwithout|\bnever|\bun)[\s-]*(yet[\s-]*|been[\s-]*|be[\s-]*)?$", re.I)
+
+
+def says_digitised(notes) -> bool:
+    """True when ``notes`` say the numbers were digitised from a figure ("not digitised" is not)."""
+    if not isinstance(notes, str):
+        return False
+    return any(not _NEGATION.search(notes[max(0, m.start() - 20):m.start()]) for m in _DIGITISED.finditer(notes))
+
 _DISP_NOT_STATED = re.compile(r"dispersion (type )?not stated", re.I)
 
 NUMBER_COLUMNS = ["m1i", "sd1i", "lo1i", "hi1i", "m2i", "sd2i", "lo2i", "hi2i", "m1i_pre", "m2i_pre",
@@ -277,7 +286,7 @@ def _check_extracted(t: _Table, studies: _Table, out: list) -> None:
                 out.append(Violation(f, r.line, "data_availability", avail,
                                      "numbers when data_availability is numeric: group statistics (m1i and m2i), "
                                      "an effect with its CI, or event counts (x1i of n1i)"))
-        elif avail == "figure_only" and present and not _DIGITISED.search(r.get("notes", "")):
+        elif avail == "figure_only" and present and not says_digitised(r.get("notes", "")):
             c = present[0]
             out.append(Violation(f, r.line, c, r[c], "empty when data_availability is figure_only "
                                  "(unless notes say how the figure was digitised)"))
