@@ -263,6 +263,9 @@ class MVResult:
     q: float
     q_df: int
     q_pvalue: float
+    qm: float
+    qm_df: tuple
+    qm_pvalue: float
     loglik: float
     beta: np.ndarray = field(repr=False)
     beta_se: np.ndarray = field(repr=False)
@@ -283,7 +286,7 @@ class MVResult:
         row = {f: getattr(self, f) for f in ("k", "n_studies", "method", "test", "estimate", "se",
                                              "statistic", "df", "pvalue", "ci_low", "ci_high",
                                              "pi_low", "pi_high", "q", "q_df", "q_pvalue",
-                                             "loglik", "confidence_level")}
+                                             "qm", "qm_pvalue", "loglik", "confidence_level")}
         row["sigma2_study"], row["sigma2_within"] = self.sigma2
         return pd.DataFrame([row])
 
