@@ -122,6 +122,13 @@ def _delete_rob_domain(root):
     _write(root, ROB, rows)
 
 
+def _delete_rob_study(study_id):
+    def f(root):
+        rows = _read(root, ROB)
+        _write(root, ROB, [r for i, r in enumerate(rows) if i == 0 or r[0] != study_id])
+    return f
+
+
 def _add_study_without_screening(root):
     rows = _read(root, ST)
     new = list(rows[_find(rows, "SeriesC2018")])
@@ -206,7 +213,13 @@ CASES = [
     ("rob_judgement_of_other_tool", cell(ROB, ("RatA2020", "SYRCLE", "random_housing"), "judgement", "some_concerns"),
      {(ROB, 5, "judgement")}),
     ("rob_domain_missing", _delete_rob_domain, {(ROB, 12, "domain")}),
-    ("rob_tool_does_not_fit_design", cell(ST, "TrialB2019", "design", "nrsi_controlled"), {(ROB, 12, "tool")}),
+    ("rob_tool_does_not_fit_design", cell(ST, "TrialB2019", "design", "nrsi_controlled"),
+     {(ROB, 12, "tool"), (ST, 3, "study_id")}),   # RoB2 rows for a study that now needs ROBINS-I
+    ("rob_not_assessed", _delete_rob_study("RatA2020"), {(ST, 2, "study_id")}),
+    ("study_not_msc_product", cell(ST, "SeriesC2018", "product", "not_msc"), {(ST, 4, "product")}),
+    ("study_source_not_applicable", cell(ST, "SeriesC2018", "msc_source", "not_applicable"), {(ST, 4, "msc_source")}),
+    ("design_does_not_fit_population", cell(ST, "SeriesC2018", "design", "animal_controlled"), {(ST, 4, "design")}),
+    ("single_arm_events_with_arm2", cell(EX, "SeriesC2018_02", "x2i", "1"), {(EX, 12, "x2i")}),
     ("rob_duplicate_domain", cell(ROB, ("RatA2020", "SYRCLE", "other_bias"), "domain", "selective_reporting"),
      {(ROB, 11, "domain"), (ROB, 2, "domain")}),
     ("screening_duplicate_with_decision", cell(SCR, "S-002", "screen_decision", "include"), {(SCR, 3, "screen_decision")}),

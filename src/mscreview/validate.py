@@ -20,10 +20,14 @@ Rules (each names the column it reports on):
   or notes saying why none could be read);
   ``lo <= m <= hi`` for CI95 / IQR / range; ``effect_ci_low <= effect <= effect_ci_high``;
   ``x <= n``; a dispersion type that matches the columns used; ``n1i == n2i`` for ``pre_post``;
+  no arm 2 for ``events_single_arm``;
   ``higher_is_better`` set; ``secondary_source`` for secondary rows;
 * formats: URLs, DOI, PMID, PMCID;
+* studies: an MSC product and source (not ``not_msc`` / ``not_applicable``), a design that fits
+  the population;
 * risk of bias: domain and judgement belong to the tool, every domain of a tool present, tool
-  fits the study design (SYRCLE animal, RoB 2 randomised, ROBINS-I non-randomised);
+  fits the study design (SYRCLE animal, RoB 2 randomised, ROBINS-I non-randomised), and every
+  animal study, RCT and non-randomised controlled study has its tool's rows;
 * screening: duplicates carry no decisions, every other record is screened, excluded records
   have a reason, included records have a study_id, stages follow PRISMA order.
 
@@ -336,6 +340,11 @@ def _check_extracted(t: _Table, studies: _Table, out: list) -> None:
             x, n = r.num(f"x{arm}i", "integer"), r.num(f"n{arm}i", "integer")
             if x is not None and n is not None and x > n:
                 out.append(Violation(f, r.line, f"x{arm}i", r[f"x{arm}i"], f"x{arm}i <= n{arm}i ({n})"))
+        if ctype == "events_single_arm":
+            for c in ("n2i", "m2i", "x2i"):
+                if r.get(c, "") != "":
+                    out.append(Violation(f, r.line, c, r[c], "empty for events_single_arm (no comparator arm)"))
+                    break
         if ctype == "pre_post":
             n1, n2 = r.num("n1i", "integer"), r.num("n2i", "integer")
             if n1 is not None and n2 is not None and n1 != n2:
@@ -346,6 +355,30 @@ def _check_extracted(t: _Table, studies: _Table, out: list) -> None:
                                  "when source_kind is secondary"))
         elif kind == "primary" and sec != "":
             out.append(Violation(f, r.line, "secondary_source", sec, "empty when source_kind is primary"))
+
+
+_POP_DESIGNS = {"preclinical": {"animal_controlled", "other"},
+                "clinical": {"rct", "nrsi_controlled", "single_arm", "retrospective", "case_report", "other"}}
+
+
+def _check_studies(t: _Table, out: list) -> None:
+    f = t.file
+    for r in t.rows:
+        if r.get("product", "") == "not_msc":
+            out.append(Violation(f, r.line, "product", "not_msc", "an MSC product (records that are not MSC belong "
+                                 "in review/screening.csv only)"))
+        if r.get("msc_source", "") == "not_applicable":
+            out.append(Violation(f, r.line, "msc_source", "not_applicable", "an MSC source (or 'unclear') for an "
+                                 "included study"))
+        pop, des = r.get("population", ""), r.get("design", "")
+        if pop in _POP_DESIGNS and des in schema.DESIGNS and des not in _POP_DESIGNS[pop]:
+            out.append(Violation(f, r.line, "design", des, f"a {pop} design: " + ", ".join(sorted(_POP_DESIGNS[pop]))))
+
+
+def _required_tool(pop: str, des: str):
+    if pop == "preclinical":
+        return "SYRCLE"
+    return {"rct": "RoB2", "nrsi_controlled": "ROBINS-I"}.get(des)
 
 
 def _check_rob(t: _Table, studies: _Table, out: list) -> None:
@@ -362,6 +395,14 @@ def _check_rob(t: _Table, studies: _Table, out: list) -> None:
         if j and j not in schema.ROB_JUDGEMENTS[tool]:
             out.append(Violation(f, r.line, "judgement", j, f"a {tool} judgement: " + ", ".join(schema.ROB_JUDGEMENTS[tool])))
         groups[(r.get("study_id", ""), tool)].append(r)
+    assessed = {sid for sid, _ in groups}
+    for r in studies.rows:
+        sid = r.get("study_id", "")
+        tool = _required_tool(r.get("population", ""), r.get("design", ""))
+        if sid and tool and (sid, tool) not in groups:
+            out.append(Violation(studies.file, r.line, "study_id", sid, f"{tool} rows in {f} for a "
+                                 f"{r.get('population', '')} {r.get('design', '')} study",
+                                 "risk of bias not assessed" if sid not in assessed else "wrong tool"))
     for (sid, tool), rows in groups.items():
         have = {r.get("domain", "") for r in rows}
         missing = [d for d in schema.ROB_DOMAINS[tool] if d not in have]
@@ -457,6 +498,8 @@ def validate(root: Path | str | None = None) -> list[Violation]:
         _check_formats(t, out)
     _check_foreign(tables, out)
     studies = tables["data/studies.csv"]
+    if studies.present:
+        _check_studies(studies, out)
     if tables["data/extracted.csv"].present:
         _check_extracted(tables["data/extracted.csv"], studies, out)
     if tables["data/risk_of_bias.csv"].present:
