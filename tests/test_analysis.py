@@ -243,3 +243,28 @@ REML_KNHA = dict(estimate=0.745181584280477, se=0.249880209004546, ci_low=-0.329
 # r <- rma(yi=c(1.2,0.4,0.9), vi=c(0.2,0.1,0.3), method="DL", test="z"); c(r$b, r$ci.lb, r$ci.ub, r$tau2)
 DL_Z = dict(estimate=0.728731127654512, ci_low=0.229999928267561, ci_high=1.22746232704146,
             tau2=0.0258333333333333)
+
+
+def test_prepost_table(tables):
+    p = analysis.prepost_table(tables["extracted"], tables["studies"])
+    assert p.row_id.tolist() == ["SeriesC2018_01"]
+    r = p.iloc[0]
+    assert (r["n"], r["m_follow_up"], r["m_baseline"], r["change"]) == (10, 45, 40, 5)   # GMFM-66 45 - 40
+
+
+def test_event_rates_clopper_pearson(tables):
+    e = analysis.event_rates(tables["extracted"], tables["studies"]).set_index("row_id")
+    assert sorted(e.index) == ["SeriesC2018_02", "TrialB2019_02"]
+    r = e.loc["SeriesC2018_02"]
+    assert r["p1"] == pytest.approx(0.2) and np.isnan(r["p2"])
+    # Clopper-Pearson 2/10: qbeta(0.025, 2, 9) = 0.0252107263268334, qbeta(0.975, 3, 8) = 0.556095462307641
+    from scipy.stats import beta
+    assert r["p1_ci_low"] == pytest.approx(beta.ppf(0.025, 2, 9), abs=TOL)
+    assert r["p1_ci_high"] == pytest.approx(beta.ppf(0.975, 3, 8), abs=TOL)
+    assert e.loc["TrialB2019_02", "p2"] == pytest.approx(0.1)
+
+
+def test_direction_table_can_include_pre_post(tables):
+    d = analysis.direction_table(tables["extracted"], tables["studies"], comparison_types=("between_groups", "pre_post"))
+    assert "SeriesC2018_01" in set(d.row_id)
+    assert d.set_index("row_id").loc["SeriesC2018_01", "comparison_type"] == "pre_post"

@@ -36,8 +36,8 @@ from .effectsize import escalc
 from .validate import says_digitised
 
 __all__ = ["effect_table", "direction_table", "study_directions", "sign_test", "SignTestResult",
-           "primary_effects", "pooled_by", "product_class", "timepoint_days", "CONTINUOUS_MEASURES",
-           "EVENT_MEASURES"]
+           "primary_effects", "pooled_by", "product_class", "timepoint_days", "prepost_table", "event_rates",
+           "CONTINUOUS_MEASURES", "EVENT_MEASURES"]
 
 CONTINUOUS_MEASURES = ("SMD", "MD", "ROM")
 EVENT_MEASURES = ("RR", "OR", "RD")
@@ -319,7 +319,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
 # ---------------------------------------------------------------------------
 
 def direction_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = "SMD",
-                    confidence_level: float = 0.95) -> pd.DataFrame:
+                    confidence_level: float = 0.95, comparison_types=("between_groups",)) -> pd.DataFrame:
     """Direction of effect of every extracted between-group row, computed or as reported.
 
     For rows that give an effect size (:func:`effect_table`), the direction is the sign of the
@@ -330,11 +330,15 @@ def direction_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str
     ``higher_is_better``. For the other rows the reported ``direction`` / ``significant`` are
     used (basis ``reported``).
 
+    ``comparison_types`` selects the rows (default between-group comparisons only; add
+    ``"pre_post"`` to describe single-arm before/after directions, which are not evidence of
+    efficacy).
+
     Returns
     -------
     DataFrame
         ``row_id, study_id, cohort_id, population, product_class, msc_source, mechanism, outcome,
-        direction, significant, basis`` with direction in ``favours_msc``, ``favours_control``,
+        comparison_type, direction, significant, basis`` with direction in ``favours_msc``, ``favours_control``,
         ``no_difference``, ``mixed`` or <NA> (not reported), ``significant`` in yes / no /
         unclear, basis ``computed`` or ``reported``.
     """
@@ -349,7 +353,7 @@ def direction_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str
     rows = []
     for _, r in extracted.iterrows():
         r = {k: (None if _missing(v) else v) for k, v in r.items()}
-        if r.get("comparison_type") != "between_groups":
+        if r.get("comparison_type") not in comparison_types:
             continue
         sid = r["study_id"]
         s = st.loc[sid] if sid in st.index else {}
@@ -366,9 +370,9 @@ def direction_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str
         rows.append({"row_id": r["row_id"], "study_id": sid, "cohort_id": s.get("cohort_id", pd.NA),
                      "population": s.get("population", pd.NA), "product_class": product_class(s.get("product")),
                      "msc_source": s.get("msc_source", pd.NA), "mechanism": r["mechanism"], "outcome": r["outcome"],
-                     "direction": d, "significant": sig, "basis": basis})
+                     "comparison_type": r.get("comparison_type"), "direction": d, "significant": sig, "basis": basis})
     return pd.DataFrame(rows, columns=["row_id", "study_id", "cohort_id", "population", "product_class", "msc_source",
-                                       "mechanism", "outcome", "direction", "significant", "basis"])
+                                       "mechanism", "outcome", "comparison_type", "direction", "significant", "basis"])
 
 
 def _reported_direction(r, z):
@@ -572,3 +576,73 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
         rows.append(rec)
     cols = by + ["k", "study_ids", "pooled", "reason", "measure"] + num + ["method", "test"]
     return pd.DataFrame(rows, columns=cols)
+
+
+# ---------------------------------------------------------------------------
+# descriptive tables for uncontrolled data
+# ---------------------------------------------------------------------------
+
+def prepost_table(extracted: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """Single-arm before/after rows, described (never pooled with controlled comparisons).
+
+    Returns
+    -------
+    DataFrame
+        ``row_id, study_id, population, msc_source, mechanism, outcome, unit, timepoint,
+        timepoint_unit, n, m_follow_up, m_baseline, change`` where ``change`` is follow-up minus
+        baseline harmonised so that positive = improvement (NaN when a mean is missing), plus
+        the reported ``direction`` / ``p_text`` and ``data_availability``.
+    """
+    st = studies.drop_duplicates("study_id").set_index("study_id")
+    rows = []
+    for _, r in extracted.iterrows():
+        r = {k: (None if _missing(v) else v) for k, v in r.items()}
+        if r.get("comparison_type") != "pre_post":
+            continue
+        sid = r["study_id"]
+        s = st.loc[sid] if sid in st.index else {}
+        m1, m0 = _num(r.get("m1i")), _num(r.get("m2i"))
+        hib = _hib(r.get("higher_is_better"))
+        change = (m1 - m0) * (1 if hib else -1) if hib is not None else np.nan
+        rows.append({"row_id": r["row_id"], "study_id": sid, "population": s.get("population", pd.NA),
+                     "msc_source": s.get("msc_source", pd.NA), "mechanism": r.get("mechanism"),
+                     "outcome": r.get("outcome"), "unit": r.get("unit"), "timepoint": r.get("timepoint"),
+                     "timepoint_unit": r.get("timepoint_unit"), "n": _num(r.get("n1i")), "m_follow_up": m1,
+                     "m_baseline": m0, "change": change, "direction": r.get("direction"),
+                     "p_text": r.get("p_text"), "data_availability": r.get("data_availability")})
+    return pd.DataFrame(rows, columns=["row_id", "study_id", "population", "msc_source", "mechanism", "outcome",
+                                       "unit", "timepoint", "timepoint_unit", "n", "m_follow_up", "m_baseline",
+                                       "change", "direction", "p_text", "data_availability"])
+
+
+def event_rates(extracted: pd.DataFrame, studies: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
+    """Event proportions per arm (all rows with ``x1i`` and ``n1i``), with Clopper-Pearson CIs.
+
+    Returns
+    -------
+    DataFrame
+        ``row_id, study_id, design, mechanism, outcome, comparison_type, x1i, n1i, p1, p1_ci_low,
+        p1_ci_high, x2i, n2i, p2, p2_ci_low, p2_ci_high`` (arm 2 NaN for single-arm rows).
+    """
+    st = studies.drop_duplicates("study_id").set_index("study_id")
+    rows = []
+    for _, r in extracted.iterrows():
+        r = {k: (None if _missing(v) else v) for k, v in r.items()}
+        x1, n1 = _num(r.get("x1i")), _num(r.get("n1i"))
+        if np.isnan(x1) or np.isnan(n1):
+            continue
+        rec = {"row_id": r["row_id"], "study_id": r["study_id"],
+               "design": st.loc[r["study_id"], "design"] if r["study_id"] in st.index else pd.NA,
+               "mechanism": r.get("mechanism"), "outcome": r.get("outcome"),
+               "comparison_type": r.get("comparison_type")}
+        for arm, x, n in (("1", x1, n1), ("2", _num(r.get("x2i")), _num(r.get("n2i")))):
+            rec[f"x{arm}i"], rec[f"n{arm}i"] = x, n
+            if np.isnan(x) or np.isnan(n) or n <= 0:
+                rec[f"p{arm}"] = rec[f"p{arm}_ci_low"] = rec[f"p{arm}_ci_high"] = np.nan
+                continue
+            ci = stats.binomtest(int(x), int(n)).proportion_ci(confidence_level=confidence_level, method="exact")
+            rec[f"p{arm}"], rec[f"p{arm}_ci_low"], rec[f"p{arm}_ci_high"] = x / n, float(ci.low), float(ci.high)
+        rows.append(rec)
+    return pd.DataFrame(rows, columns=["row_id", "study_id", "design", "mechanism", "outcome", "comparison_type",
+                                       "x1i", "n1i", "p1", "p1_ci_low", "p1_ci_high", "x2i", "n2i", "p2",
+                                       "p2_ci_low", "p2_ci_high"])
