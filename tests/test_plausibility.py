@@ -81,3 +81,14 @@ def test_secondary_duplicates_primary(tables):
     got = plausibility.plausibility_checks(ex, tables["studies"])
     row = got[got.check == "secondary_duplicates_primary"]
     assert row.row_id.tolist() == ["TrialB2019_03"] and "TrialB2019_04" in row.detail.iloc[0]
+
+
+def test_clinical_threshold_is_stricter(tables):
+    ex = tables["extracted"].copy()
+    # TrialB2019_03 (clinical): SDs 10, 11 -> 2.5, 2.75 give g = 1.85 (n = 20 + 20): no flag; 2.0, 2.2 give 2.3
+    ex.loc[ex.row_id == "TrialB2019_03", ["sd1i", "sd2i"]] = [2.5, 2.75]
+    assert ("TrialB2019_03", "sd_sem_confusion") not in flags(ex, tables["studies"])
+    ex.loc[ex.row_id == "TrialB2019_03", ["sd1i", "sd2i"]] = [2.0, 2.2]
+    got = plausibility.plausibility_checks(ex, tables["studies"])
+    d = got[(got.row_id == "TrialB2019_03") & (got.check == "sd_sem_confusion")].detail.tolist()
+    assert len(d) == 1 and "> 2 reading" in d[0]

@@ -5,8 +5,9 @@ a reviewer should look at again against the source page. Each flag is one row of
 ``row_id, study_id, check, detail``. Checks:
 
 ``sd_sem_confusion``
-    A dispersion read as SD that gives ``|g| > G_MAX`` (an implausibly large standardised
-    effect, the usual sign of an SEM reported as "SD"), or an SD smaller than ``CV_MIN`` times
+    A dispersion read as SD that gives ``|g| > G_MAX[population]`` (5 preclinical, 2 clinical:
+    an implausibly large standardised effect, the usual sign of an SEM reported as "SD"), or an
+    SD smaller than ``CV_MIN`` times
     the mean (same suspicion), or a dispersion whose type is not stated (g shown both ways).
 ``n_exceeds_total``
     Arm sizes larger than the study's ``n_total`` (``n1i + n2i`` for a between-group row with
@@ -36,7 +37,10 @@ from .effectsize import escalc
 
 __all__ = ["plausibility_checks", "G_MAX", "CV_MIN", "CHECKS"]
 
-G_MAX = 5.0
+#: |g| above which an SD reading is suspicious, by population: animal experiments often give
+#: large standardised effects (small, homogeneous groups), clinical trials of function rarely
+#: exceed 1, so 2 is already extraordinary there.
+G_MAX = {"preclinical": 5.0, "clinical": 2.0}
 CV_MIN = 0.01
 
 CHECKS = ("sd_sem_confusion", "n_exceeds_total", "n_missing", "change_without_baseline",
@@ -88,8 +92,10 @@ def plausibility_checks(extracted: pd.DataFrame, studies: pd.DataFrame) -> pd.Da
                 and s1 > 0 and s2 > 0:
             if disp == "SD":
                 g = _g(m1, s1, n1, m2, s2, n2)
-                if abs(g) > G_MAX:
-                    flag(r, "sd_sem_confusion", f"|g| = {abs(g):.2f} > {G_MAX:g} reading the dispersion as SD; "
+                pop = st.loc[r["study_id"], "population"] if r["study_id"] in st.index else None
+                g_max = G_MAX.get(pop, max(G_MAX.values())) if isinstance(pop, str) else max(G_MAX.values())
+                if abs(g) > g_max:
+                    flag(r, "sd_sem_confusion", f"|g| = {abs(g):.2f} > {g_max:g} reading the dispersion as SD; "
                                                 "is it an SEM?")
             elif disp == "":
                 g_sd = _g(m1, s1, n1, m2, s2, n2)
