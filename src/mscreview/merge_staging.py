@@ -69,6 +69,7 @@ class MergeResult:
 
     tables: dict = field(default_factory=dict)
     log: list = field(default_factory=list)
+    origins: dict = field(default_factory=dict)   # table -> [(batch, staging line)] aligned with tables[table]
 
     @property
     def n_normalised(self) -> int:
@@ -132,6 +133,7 @@ def merge(root: Path | str | None = None, batches: list[str] | None = None) -> M
         names = [c.name for c in cols]
         fname = Path(table).name
         merged: list[dict] = []
+        where: list[tuple] = []
         origin: dict = {}     # primary key -> (batch, line, row)
         for batch in batches:
             path = staging / batch / fname
@@ -183,8 +185,10 @@ def merge(root: Path | str | None = None, batches: list[str] | None = None) -> M
                 else:
                     origin[key] = (batch, line, row)
                 merged.append(row)
-        merged.sort(key=lambda r: _sort_key(table, r))
-        result.tables[table] = merged
+                where.append((batch, line))
+        order = sorted(range(len(merged)), key=lambda i: _sort_key(table, merged[i]))
+        result.tables[table] = [merged[i] for i in order]
+        result.origins[table] = [where[i] for i in order]
     return result
 
 
@@ -215,11 +219,32 @@ def write(result: MergeResult, root: Path | str | None = None) -> list[Path]:
     return written
 
 
+def staging_location(result: MergeResult, root: Path | str | None, violation) -> str:
+    """``data/staging/<BATCH>/<file>:<line>`` of the staging row behind a violation of a merged table.
+
+    Empty when the violation concerns a header, a whole file, or a table not produced by the merge.
+    """
+    root = Path(root) if root is not None else paths.ROOT
+    origins = result.origins.get(violation.file)
+    if not origins or violation.line < 2:
+        return ""
+    if not hasattr(result, "_lines"):
+        result._lines = {}
+    if violation.file not in result._lines:
+        _, rows = read_raw(root / violation.file)
+        result._lines[violation.file] = {line: i for i, (line, _) in enumerate(rows)}
+    i = result._lines[violation.file].get(violation.line)
+    if i is None or i >= len(origins):
+        return ""
+    batch, line = origins[i]
+    return f"data/staging/{batch}/{Path(violation.file).name}:{line}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m mscreview.merge_staging [--root DIR] [--dry-run] [--batch B ...]``.
 
-    Merges, writes the final tables and the log, prints the log and then the validator's
-    verdict on the merged tables. Returns 0 when the merged tables validate cleanly, 1 otherwise
+    Merges, writes the final tables and the log, prints the log and then every violation of the
+    merged tables with the staging row it came from (``<- data/staging/B/file.csv:line``). Returns 0 when the merged tables validate cleanly, 1 otherwise
     (the tables are written either way unless --dry-run).
     """
     parser = argparse.ArgumentParser(prog="mscreview.merge_staging", description=__doc__.split("\n\n")[0])
@@ -240,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     write(result, args.root)
     from .validate import summary, validate
     violations = validate(args.root)
-    print("validate: " + summary(violations) + "  (details: python -m mscreview validate)")
+    for v in violations:
+        loc = staging_location(result, args.root, v)
+        print(f"{v}" + (f"  <- {loc}" if loc else ""))
+    print("validate: " + summary(violations))
     return 1 if violations else 0
 
 
