@@ -268,3 +268,13 @@ def test_direction_table_can_include_pre_post(tables):
     d = analysis.direction_table(tables["extracted"], tables["studies"], comparison_types=("between_groups", "pre_post"))
     assert "SeriesC2018_01" in set(d.row_id)
     assert d.set_index("row_id").loc["SeriesC2018_01", "comparison_type"] == "pre_post"
+
+
+def test_reported_effect_types_can_be_widened(tables):
+    ex = tables["extracted"].copy()
+    ex.loc[ex.row_id == "TrialB2019_01", "effect_type"] = "beta"
+    _, excl = analysis.effect_table(ex, tables["studies"], measure="MD")
+    assert dict(zip(excl.row_id, excl.reason))["TrialB2019_01"] == "m1i missing; reported beta cannot give MD"
+    eff, _ = analysis.effect_table(ex, tables["studies"], measure="MD", reported_effect_types=("MD", "beta"))
+    r = _by_id(eff).loc["TrialB2019_01"]
+    assert r["yi"] == pytest.approx(5.2) and r["conversion"] == "reported beta with 95% CI (conv_wald)"

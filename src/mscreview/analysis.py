@@ -142,7 +142,8 @@ def _shared_controls(ex: pd.DataFrame) -> pd.Series:
 
 
 def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = "SMD", *,
-                 split_shared_controls: bool = True, unstated_dispersion: str = "exclude"):
+                 split_shared_controls: bool = True, unstated_dispersion: str = "exclude",
+                 reported_effect_types=None):
     """Effect sizes of the extracted rows, and the rows that give none, with reasons.
 
     Parameters
@@ -159,6 +160,11 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     unstated_dispersion : {"exclude", "SD", "SEM"}
         How rows with ``sd*i`` but no ``dispersion_type`` are read: excluded (primary analysis),
         or read as SD / SEM (sensitivity analyses).
+    reported_effect_types : sequence of str, optional
+        Reported ``effect_type`` values accepted as the measure when group statistics are
+        missing (default: only ``measure`` itself). E.g. ``("MD", "beta")`` with
+        ``measure="MD"`` accepts a regression-adjusted mean difference; the conversion column
+        says so.
 
     Returns
     -------
@@ -183,6 +189,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         raise ValueError(f"measure {measure!r} not supported; use one of {CONTINUOUS_MEASURES + EVENT_MEASURES}")
     if unstated_dispersion not in ("exclude", "SD", "SEM"):
         raise ValueError("unstated_dispersion must be 'exclude', 'SD' or 'SEM'")
+    accepted = (measure,) if reported_effect_types is None else tuple(reported_effect_types)
     ex = extracted.reset_index(drop=True)
     st = studies.drop_duplicates("study_id").set_index("study_id")
     n_sharing = _shared_controls(ex)
@@ -242,7 +249,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
             if have_group:
                 rec.update(m1i=m1, sd1i=s1, m2i=m2, sd2i=s2)
                 conversion = c1 if c1 == c2 else f"{c1}; {c2}"
-            elif etype == measure and not (np.isnan(e) or np.isnan(lo) or np.isnan(hi)):
+            elif etype in accepted and not (np.isnan(e) or np.isnan(lo) or np.isnan(hi)):
                 yi, vi = convert.conv_wald(e, lo, hi, transf=np.log if measure == "ROM" else None)
                 rec.update(yi_reported=float(yi[0]), vi_reported=float(vi[0]))
                 conversion = f"reported {etype} with 95% CI (conv_wald)"
