@@ -135,3 +135,10 @@ def test_header_problems_reported(staged):
 def test_dry_run_writes_nothing(staged):
     assert merge_staging.main(["--root", str(staged), "--dry-run", "--quiet"]) == 0
     assert not (staged / "data/studies.csv").exists()
+
+
+def test_unknown_csv_in_a_batch_is_reported(staged):
+    _write(staged / "data/staging/A/extra_rows.csv", [["row_id"], ["X_01"]])
+    res = merge_staging.merge(staged)
+    (e,) = res.log
+    assert (e.batch, e.file, e.action) == ("A", "extra_rows.csv", "skipped_file")

@@ -129,6 +129,12 @@ def merge(root: Path | str | None = None, batches: list[str] | None = None) -> M
     if batches is None:
         batches = sorted(p.name for p in staging.iterdir() if p.is_dir()) if staging.exists() else []
     result = MergeResult()
+    known = {Path(t).name for t in schema.TABLES}
+    for batch in batches:
+        for path in sorted((staging / batch).glob("*.csv")):
+            if path.name not in known:
+                result.log.append(LogEntry(batch, path.name, 0, "", "skipped_file",
+                                           "CSV file that is not one of the schema's tables", "not merged"))
     for table, cols in schema.TABLES.items():
         names = [c.name for c in cols]
         fname = Path(table).name
