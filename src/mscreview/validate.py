@@ -13,15 +13,16 @@ Rules (each names the column it reports on):
   values (n > 0, SD > 0, events >= 0, ...);
 * keys: unique primary keys (:data:`~mscreview.schema.PRIMARY_KEYS`), foreign keys
   (:data:`~mscreview.schema.FOREIGN_KEYS`, plus claims.study_ids), ``row_id`` starts with
-  ``{study_id}_``, ``control_group_id`` starts with ``{study_id}:``, every study has an included
-  screening record;
+  ``{study_id}_``, ``control_group_id`` present for between-group rows and starting with
+  ``{study_id}:``, every study has an included screening record;
 * extraction: numbers present when ``data_availability = numeric``; absent when
   ``figure_only`` (unless notes say digitised) or ``direction_only`` (which needs a direction,
   or notes saying why none could be read);
   ``lo <= m <= hi`` for CI95 / IQR / range; ``effect_ci_low <= effect <= effect_ci_high``;
   ``x <= n``; a dispersion type that matches the columns used; ``n1i == n2i`` for ``pre_post``;
   no arm 2 for ``events_single_arm``;
-  ``higher_is_better`` set; ``secondary_source`` for secondary rows;
+  ``higher_is_better`` set; ``timepoint`` and ``timepoint_unit`` together; ``secondary_source``
+  for secondary rows;
 * formats: URLs, DOI, PMID, PMCID;
 * studies: an MSC product and source (not ``not_msc`` / ``not_applicable``), a design that fits
   the population;
@@ -276,6 +277,14 @@ def _check_extracted(t: _Table, studies: _Table, out: list) -> None:
         cg = r.get("control_group_id", "")
         if sid and cg and not cg.startswith(sid + ":"):
             out.append(Violation(f, r.line, "control_group_id", cg, f"a control_group_id starting with '{sid}:'"))
+        if r.get("comparison_type", "") == "between_groups" and cg == "":
+            out.append(Violation(f, r.line, "control_group_id", "", f"a control_group_id '{sid}:<control label>' "
+                                 "for a between_groups row"))
+        tp, tu = r.get("timepoint", ""), r.get("timepoint_unit", "")
+        if tp != "" and tu == "":
+            out.append(Violation(f, r.line, "timepoint_unit", "", "a timepoint_unit when timepoint is given"))
+        elif tp == "" and tu != "":
+            out.append(Violation(f, r.line, "timepoint", "", "a timepoint when timepoint_unit is given"))
         if r.get("higher_is_better", None) == "":
             out.append(Violation(f, r.line, "higher_is_better", "", "true or false (set for every outcome)"))
         # availability
