@@ -34,9 +34,15 @@ def test_exact_permutest_matches_metafor(cid):
                     progress=False, control=CONTROL)
     assert out.exact
     assert out.n_perm == r["n_perm"]
-    # p-values are counts / n_perm: equal exactly up to float rounding
-    np.testing.assert_allclose(out.frame["pvalue"], np.atleast_1d(r["pvalue"]), rtol=1e-12)
-    assert out.qm_pvalue == pytest.approx(r["qm_pvalue"], rel=1e-12)
+    # p-values are counts / n_perm: equal exactly up to float rounding. When some of metafor's
+    # permuted fits failed (REML not converging under the reference's threshold = 1e-12), R drops
+    # them from the denominator; each failure can move the p-value by at most 1/(n - failed).
+    n_failed = r.get("n_failed", 0)
+    slack = n_failed / (r["n_perm"] - n_failed) if n_failed else 0.0
+    np.testing.assert_allclose(out.frame["pvalue"], np.atleast_1d(r["pvalue"]), rtol=1e-12,
+                               atol=slack)
+    assert out.qm_pvalue == pytest.approx(r["qm_pvalue"], rel=1e-12, abs=slack)
+    assert np.isfinite(out.statistic_perm).all()
     np.testing.assert_allclose(out.frame["statistic"], np.atleast_1d(r["statistic"]), rtol=1e-6)
     assert out.qm == pytest.approx(r["qm"], rel=1e-6)
 

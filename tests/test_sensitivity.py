@@ -17,6 +17,11 @@ CONTROL = {"threshold": 1e-12, "tol": 1e-12}
 CLOSED = {"FE", "EE", "DL", "HE", "HS", "SJ"}
 
 
+# On the tau2 = 0 boundary metafor's Fisher scoring creeps towards 0 and stops at ~1e-12
+# (its threshold), giving I2 ~ 1e-10 %; the engine returns exactly 0. Absolute tolerances:
+BOUNDARY_ATOL = {"tau2": 1e-9, "i2": 1e-7, "h2": 1e-9}
+
+
 def tol(method):
     return 1e-10 if method in CLOSED else 1e-6
 
@@ -46,7 +51,7 @@ def test_leave1out_matches_metafor(cid):
     t = tol(d["method"])
     for col in ["estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "q", "q_pvalue",
                 "tau2", "i2", "h2"]:
-        close(out[col], r[col], t)
+        close(out[col], r[col], t, atol=BOUNDARY_ATOL.get(col, 1e-12))
     assert (out["k"] == len(d["yi"]) - 1).all()
 
 
@@ -57,7 +62,7 @@ def test_cumul_matches_metafor(cid):
     out = cumul(d["yi"], d["vi"], order=d["order"], method=d["method"], test=d["test"], control=CONTROL)
     t = tol(d["method"])
     for col in ["estimate", "se", "ci_low", "ci_high", "q", "q_pvalue", "tau2", "i2", "h2"]:
-        close(out[col], r[col], t)
+        close(out[col], r[col], t, atol=BOUNDARY_ATOL.get(col, 1e-12))
     # metafor gives NaN statistic/pvalue at k = 1 under knha (no df); compare where defined
     for col in ["statistic", "pvalue"]:
         exp = np.array([np.nan if e is None else e for e in r[col]], float)

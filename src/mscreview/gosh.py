@@ -80,6 +80,10 @@ def _as_batch(Y, V, mask, X):
             X = X[None]
         if X.shape[1] != k:
             raise ValueError(f"X has {X.shape[1]} rows but there are {k} studies")
+        if X.shape[0] > 1 and n == 1:
+            # one data set, many design matrices (permutation tests)
+            n = X.shape[0]
+            Y, V, M = (np.broadcast_to(a, (n, k)) for a in (Y, V, M))
     bad = M & ~(np.isfinite(Y) & np.isfinite(V))
     if bad.any():
         raise ValueError("yi and vi must be finite for every study used")
@@ -411,7 +415,8 @@ class GoshResult:
     ----------
     frame : pandas.DataFrame
         One row per subset: ``k``, ``q``, ``i2`` (percent), ``h2``, ``tau2``, ``estimate``,
-        sorted by ``k`` as metafor.
+        sorted by ``k`` as metafor. For ``method="DL"``, ``h2`` is Q / (k - 1) as in metafor's
+        ``gosh()`` (below 1 when tau2 is truncated at 0).
     incl : numpy.ndarray of bool, shape (n_subsets, k)
         Which studies each subset uses (row ``i`` belongs to ``frame.iloc[i]``).
     exact : bool
@@ -510,7 +515,13 @@ def gosh(yi, vi, method="REML", subsets=None, max_exact_k=20, seed=None, progres
 
     def run(s, e):
         f = _fit_batch(yi[None, :], vi[None, :], incl[s:e], method=method, control=control)
-        return np.column_stack([f["k"], f["q"], f["i2"], f["h2"], f["tau2"], f["beta"][:, 0]])
+        h2 = f["h2"]
+        if method == "DL":
+            # metafor's gosh() takes a shortcut for DL that reports H2 = Q / (k - 1), also when
+            # tau2 is truncated at 0 (rma() would report H2 = 1 there); we follow gosh()
+            kk = f["k"]
+            h2 = np.where(kk > 1, f["q"] / np.maximum(kk - 1, 1), 1.0)
+        return np.column_stack([f["k"], f["q"], f["i2"], h2, f["tau2"], f["beta"][:, 0]])
 
     parts = _chunked(run, incl.shape[0], chunk, progress and incl.shape[0] > 20000, "gosh")
     res = np.vstack(parts)

@@ -165,7 +165,7 @@ for (nm in c("random_k8", "random_k6", "normand1999")) {
     add(paste("permutest_int", nm, method, test, sep = "_"), "permutest",
         sprintf("permutest(rma(yi, vi, method='%s', test='%s'), exact=TRUE)", method, test),
         c(dat_of(d), list(method = method, test = test)),
-        list(pvalue = num(pt$pval), qm_pvalue = num(pt$QMp), n_perm = length(pt$zval.perm), exact = TRUE,
+        list(pvalue = num(pt$pval), qm_pvalue = num(pt$QMp), n_perm = NROW(pt$zval.perm), n_failed = sum(is.na(as.matrix(pt$zval.perm)[, 1])), exact = TRUE,
              statistic = num(fit$zval), qm = num(fit$QM)))
   }
 }
@@ -182,6 +182,18 @@ for (nm in c("random_k8", "random_k7")) {
              statistic = num(fit$zval), qm = num(fit$QM)))
   }
 }
+
+# categorical moderator with three levels and heterogeneity: 13!/(7! 2! 4!) = 25740 permutations
+bcg$alloc_random <- as.numeric(dat.bcg$alloc == "random")
+bcg$alloc_systematic <- as.numeric(dat.bcg$alloc == "systematic")
+fit <- rma(yi, vi, mods = ~ alloc_random + alloc_systematic, data = bcg, method = "REML", control = ctrl)
+pt <- permutest(fit, exact = TRUE, progbar = FALSE)
+add("permutest_mods_bcg_alloc_REML_z", "permutest",
+    "permutest(rma(yi, vi, mods=~factor(alloc), method='REML'), exact=TRUE)",
+    c(dat_of(bcg), list(method = "REML", test = "z", mods = c("alloc_random", "alloc_systematic"),
+                        alloc_random = bcg$alloc_random, alloc_systematic = bcg$alloc_systematic)),
+    list(pvalue = num(pt$pval), qm_pvalue = num(pt$QMp), n_perm = NROW(pt$zval.perm), n_failed = sum(is.na(as.matrix(pt$zval.perm)[, 1])), exact = TRUE,
+         statistic = num(fit$zval), qm = num(fit$QM)))
 
 out <- list(
   generator = "tests/reference/diag_reference.R",
