@@ -362,7 +362,7 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
-    env = dict(os.environ, MSCREVIEW_STAGE=str(stage), PYTHONHASHSEED="0")
+    env = dict(os.environ, MSCREVIEW_STAGE=str(stage), MSCREVIEW_ROOT=str(root), PYTHONHASHSEED="0")
     env.pop("MPLBACKEND", None)
     log(f"Executing {len(nbs)} notebooks ({workers} at a time, each in a fresh kernel) ...")
     try:

@@ -254,8 +254,7 @@ def _freeze_layout(fig) -> None:
     """
     if fig.get_layout_engine() is None:
         return
-    for _ in range(3):
-        fig.draw_without_rendering()
+    fig.draw_without_rendering()   # constrained layout runs its two passes inside one draw
     fig.set_layout_engine("none")
 
 

@@ -384,7 +384,8 @@ def bubble(x, yi, vi, *, intercept=None, slope=None, vb=None, labels=None, xlabe
 
 @_styled
 def effect_direction(data, *, row="study_id", col="mechanism", direction="direction",
-                     significant="significant", n=None, title=None, ax=None, width="double"):
+                     significant="significant", n=None, count=None, columns=None, title=None, ax=None,
+                     width="double"):
     """Effect direction plot (SWiM; Boon & Thomson 2021).
 
     One row per study, one column per outcome domain; an upward triangle means
@@ -392,15 +393,21 @@ def effect_direction(data, *, row="study_id", col="mechanism", direction="direct
     a square mixed results. Filled symbols: reported as statistically
     significant; open: not significant or not stated. Where a study has several
     results in a domain, the cell shows the majority direction (ties: mixed),
-    and the count. Marker size grows with ``n`` (sample size column) if given.
+    and the count (or the value of the ``count`` column, e.g. rows behind a
+    study-level direction). Marker size grows with ``n`` (sample size column) if given.
     """
     import pandas as pd
 
     df = pd.DataFrame(data)
     rows_ = list(dict.fromkeys(df[row].tolist()))
-    cols_ = list(dict.fromkeys(df[col].tolist()))
+    present = list(dict.fromkeys(df[col].tolist()))
+    if columns is None and col == "mechanism":
+        from .schema import MECHANISMS
+        columns = list(MECHANISMS)
+    cols_ = [c for c in (columns or []) if c in present] + [c for c in present if c not in (columns or [])]
     fig, ax = _axes(ax, width, 16.0 + 3.3 * len(rows_))
     nmax = df[n].max() if n else None
+    pts = []   # (x, y, marker, colour, filled, size, count)
     for (r, c), sub in df.groupby([row, col], sort=False):
         counts = sub[direction].value_counts()
         top = counts.index[0]
@@ -408,13 +415,20 @@ def effect_direction(data, *, row="study_id", col="mechanism", direction="direct
             top = "mixed"
         sig = (sub.loc[sub[direction] == top, significant] == "yes").any() if top != "mixed" else False
         marker, _ = DIRECTION_STYLE.get(top, ("o", top))
-        x, y = cols_.index(c), len(rows_) - 1 - rows_.index(r)
         ms = 4.5 if not n else 3.0 + 4.0 * math.sqrt(sub[n].max() / nmax)
         color = {"favours_msc": PALETTE[0], "favours_control": PALETTE[3]}.get(top, "#666666")
-        ax.plot([x], [y], marker=marker, ms=ms, mec=color, mfc=color if sig else "white", mew=0.8,
-                ls="none")
-        if len(sub) > 1:
-            ax.annotate(f"{len(sub)}", (x, y), xytext=(5, 0), textcoords="offset points", fontsize=5,
+        cnt = int(sub[count].sum()) if count else len(sub)
+        pts.append((cols_.index(c), len(rows_) - 1 - rows_.index(r), marker, color, bool(sig), ms, cnt))
+    # one collection per (marker, colour, filled, size): fast with hundreds of cells
+    groups = {}
+    for p in pts:
+        groups.setdefault(p[2:6], []).append(p)
+    for (marker, color, filled, ms), g in groups.items():
+        ax.scatter([p[0] for p in g], [p[1] for p in g], s=ms ** 2, marker=marker, edgecolors=color,
+                   facecolors=color if filled else "white", linewidths=0.8, zorder=3)
+    for p in pts:
+        if p[6] > 1:
+            ax.annotate(f"{p[6]}", (p[0], p[1]), xytext=(5, 0), textcoords="offset points", fontsize=5,
                         va="center", color="#444444")
     ax.set_xticks(range(len(cols_)), [str(c).replace("_", " ") for c in cols_], rotation=30, ha="right")
     ax.set_yticks(range(len(rows_)), rows_[::-1])
@@ -425,7 +439,7 @@ def effect_direction(data, *, row="study_id", col="mechanism", direction="direct
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], marker=m, ls="none", mec="#444444", mfc="#444444", label=lab)
                for m, lab in DIRECTION_STYLE.values()]
-    handles.append(Line2D([], [], marker="o", ls="none", mec="#444444", mfc="white", label="open: not significant"))
+    handles.append(Line2D([], [], marker="o", ls="none", mec="#444444", mfc="white", label="open: not significant / not stated"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=5.5)
     if title:
         ax.set_title(title)
@@ -475,6 +489,10 @@ def harvest(data, *, col="mechanism", direction="direction", significant="signif
 # Risk of bias (robvis style)
 # ---------------------------------------------------------------------------
 
+#: Symbols inside the traffic-light circles, as markers (vectorised drawing).
+_SYMBOL_MARKERS = {"+": "+", "-": "_", "x": "x", "?": "$?$", "!": "$!$"}
+
+
 def _rob_domains(rob, tool, domain):
     from .schema import ROB_DOMAINS
 
@@ -498,11 +516,15 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
     doms = _rob_domains(df, tool, domain)
     studies = list(dict.fromkeys(df[study].tolist()))
     fig, ax = _axes(ax, width, 22.0 + 3.6 * len(studies))
-    for _, r in df.iterrows():
-        x, y = doms.index(r[domain]), len(studies) - 1 - studies.index(r[study])
-        color, sym = ROB_STYLE.get(r[judgement], ("#DDDDDD", "?"))
-        ax.scatter([x], [y], s=38, color=color, edgecolor="black", lw=0.3, zorder=2)
-        ax.text(x, y, sym, ha="center", va="center_baseline", fontsize=6, fontweight="bold", zorder=3)
+    # one collection per judgement (circles) and per symbol: hundreds of cells stay fast to draw
+    x = df[domain].map({d: i for i, d in enumerate(doms)}).to_numpy(float)
+    y = df[study].map({s: len(studies) - 1 - i for i, s in enumerate(studies)}).to_numpy(float)
+    judg = df[judgement].to_numpy()
+    for j in dict.fromkeys(judg):
+        m = judg == j
+        color, sym = ROB_STYLE.get(j, ("#DDDDDD", "?"))
+        ax.scatter(x[m], y[m], s=38, color=color, edgecolor="black", lw=0.3, zorder=2)
+        ax.scatter(x[m], y[m], s=12, marker=_SYMBOL_MARKERS[sym], color="black", lw=0.6, zorder=3)
     ax.set_xticks(range(len(doms)), [d.replace("_", " ") for d in doms], rotation=35, ha="right")
     ax.set_yticks(range(len(studies)), studies[::-1])
     ax.set_xlim(-0.6, len(doms) - 0.4)
@@ -690,7 +712,7 @@ def claims_verdicts(claims, *, claim_id="claim_id", claim="claim", verdict="verd
     n = len(df)
     for i, r in df.iterrows():
         y = n - 1 - i
-        color, _ = VERDICT_STYLE.get(r[verdict], ("#DDDDDD", 9))
+        color, _ = VERDICT_STYLE.get(str(r[verdict]).strip().lower().replace(" ", "_"), ("#DDDDDD", 9))
         ax.add_patch(__import__("matplotlib.patches", fromlist=["FancyBboxPatch"]).FancyBboxPatch(
             (0.70, y - 0.32), 0.28, 0.64, boxstyle="round,pad=0,rounding_size=0.05", fc=color, ec="none"))
         ax.text(0.84, y, str(r[verdict]).replace("_", " "), ha="center", va="center", fontsize=6.5,
