@@ -237,10 +237,10 @@ def _fisher_batch(Y, V, Mf, k, method, tol, maxiter, start):
     Plain Fisher scoring can oscillate for a long time (e.g. one dominant
     study; metafor then stops with "did not converge" at its default
     maxiter=100).  The sign of each step tells on which side of the root the
-    iterate lies; steps leaving the bracket, or overshooting without halving
-    the previous step, are replaced by bisection, so the iteration always
-    converges to the same root of the estimating equation.  A step below zero
-    when the score at zero is negative ends at the boundary tau2 = 0.
+    iterate lies; steps leaving the bracket (including steps below zero,
+    which metafor halves), or overshooting without halving the previous step,
+    are replaced by bisection, so the iteration always converges to a root of
+    the estimating equation or to the boundary tau2 = 0.
     """
     n = Y.shape[0]
     scale = (Mf * V).sum(axis=1) / k
@@ -260,18 +260,19 @@ def _fisher_batch(Y, V, Mf, k, method, tol, maxiter, start):
         l = np.where(adj > 0, np.maximum(lo[idx], t), lo[idx])
         h = np.where(adj < 0, np.minimum(hi[idx], t), hi[idx])
         new = t + adj
-        to_zero = (new < 0) & score0_neg[idx]
         p = prev[idx]
         slow = (np.sign(adj) != np.sign(p)) & (np.abs(adj) > 0.5 * np.abs(p))
         outside = (new <= l) | (new >= h)
-        bisect = (outside | slow) & np.isfinite(h) & ~to_zero
+        bisect = (outside | slow) & np.isfinite(h)
         new = np.where(bisect, (l + h) / 2, new)
-        new = np.where(to_zero | (new < 0), 0.0, new)
+        new = np.where(new < 0, 0.0, new)
         change = np.abs(new - t)
-        done = (change <= tol * (new + scale[idx])) | ((t == 0) & (new == 0))
+        done = (change <= tol * (new + scale[idx])) | ((t == 0) & (new <= 0))
         tau2[idx], lo[idx], hi[idx], prev[idx] = new, l, h, new - t
         converged[idx[done]] = True
         active[idx[done]] = False
+    # bisection towards the zero bound stops a hair above it: that is the boundary
+    tau2 = np.where(score0_neg & (tau2 <= 10 * tol * scale), 0.0, tau2)
     return tau2, converged, it
 
 
@@ -419,11 +420,10 @@ def estimate_single(y, v, method="REML", *, tol=TOL, maxiter=MAXITER):
         elif adj < 0:
             hi = min(hi, t)
         new = t + adj
-        to_zero = new < 0 and score0_neg
         slow = (adj > 0) != (prev > 0) and abs(adj) > 0.5 * abs(prev)
-        if (new <= lo or new >= hi or slow) and hi < math.inf and not to_zero:
+        if (new <= lo or new >= hi or slow) and hi < math.inf:
             new = (lo + hi) / 2
-        if to_zero or new < 0:
+        if new < 0:
             new = 0.0
         change = abs(new - t)
         prev, t_old, t = new - t, t, new
@@ -431,6 +431,8 @@ def estimate_single(y, v, method="REML", *, tol=TOL, maxiter=MAXITER):
             break
     else:
         raise ConvergenceError(f"{method}: Fisher scoring did not converge in {maxiter} iterations")
+    if score0_neg and t <= 10 * tol * scale:
+        t = 0.0
     if method in ("ML", "REML") and t > 1e-5:
         def ll(tt):
             w = 1 / (v + tt)
@@ -610,11 +612,10 @@ def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
             elif adj < 0:
                 hi = min(hi, t)
             new = t + adj
-            to_zero = new < 0 and score0_neg
             slow = np.sign(adj) != np.sign(prev) and abs(adj) > 0.5 * abs(prev)
-            if (new <= lo or new >= hi or slow) and math.isfinite(hi) and not to_zero:
+            if (new <= lo or new >= hi or slow) and math.isfinite(hi):
                 new = (lo + hi) / 2
-            if to_zero or new < 0:
+            if new < 0:
                 new = 0.0
             change = abs(new - t)
             prev, t_old, t = new - t, t, new
@@ -623,6 +624,8 @@ def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
         else:
             raise ConvergenceError(f"{method}: Fisher scoring did not converge in {maxiter} "
                                    "iterations")
+        if score0_neg and t <= 10 * tol * scale:
+            t = 0.0
         if method in ("ML", "REML"):
             def ll(tt):
                 w = 1 / (vi + tt)

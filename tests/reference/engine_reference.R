@@ -117,6 +117,9 @@ ds$edge_wide_vi <- list(yi = c(0.1, 0.5, -0.2, 1.5, 0.8, 0.3), vi = c(1e-4, 1e-3
                         source = "synthetic: vi spanning 6 orders of magnitude")
 ds$edge_tiny_scale <- list(yi = ds$bcg_rr$yi * 1e-3, vi = ds$bcg_rr$vi * 1e-6, source = "bcg_rr yi*1e-3, vi*1e-6")
 ds$edge_huge_scale <- list(yi = ds$bcg_rr$yi * 1e3, vi = ds$bcg_rr$vi * 1e6, source = "bcg_rr yi*1e3, vi*1e6")
+ds$edge_bimodal <- list(yi = c(0.036365887332241997, 0.71261180157640558, 0.24013815376948092, 0.77432967400235109, 0.17590893838495703, -0.10012516587837822, 0.40146853820730333, -0.88645606989665859, -0.022406270271839168, -0.11945281157395143, -0.093053944350630191, 1.4257139933005105, -0.49646906053876888, 0.051754616175098578, 0.97328994226338206, -0.39486166642173687),
+  vi = c(0.23931781600370444, 0.20440175228228902, 0.02312870325877061, 0.27437433637499381, 0.055878575843433781, 0.13883507398447945, 0.2241185746508918, 0.28208481374963895, 0.24897471761748183, 0.23574510600946305, 0.27578759215103893, 0.1927236360622204, 0.27786959111206827, 0.12426963664501528, 0.22252794962918035, 0.22282126422681642),
+  source = "numpy default_rng(20261126) set 709: REML score < 0 at tau2 = 0 but an interior maximum")
 out$datasets <- ds
 
 fitvals <- function(res) {
@@ -275,6 +278,33 @@ out$shared_control <- list(
   data = list(study = vec(mt$study), trt = mt$trt, n1i = vec(mt$n1i), n2i = vec(mt$n2i), yi = vec(mt$yi), vi = vec(mt$vi)),
   V = unname(lapply(seq_len(ncol(V)), function(j) num(V[, j]))),
   fit = mvvals(rv))
+
+# ---------------------------------------------------------------------------
+# Batch: many seeded random data sets, for estimate_batch (masks: unequal k)
+# ---------------------------------------------------------------------------
+set.seed(777)
+nb <- 150
+kb <- 10
+BY <- matrix(NA_real_, nb, kb); BV <- matrix(NA_real_, nb, kb); BM <- matrix(TRUE, nb, kb)
+for (i in seq_len(nb)) {
+  BV[i, ] <- runif(kb, 0.005, 0.5)
+  BY[i, ] <- rnorm(kb, 0, sqrt(BV[i, ] + runif(1, 0, 0.4)))
+  kk <- sample(2:kb, 1)
+  BM[i, ] <- seq_len(kb) <= kk
+}
+bres <- list()
+for (m in c("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")) {
+  t2 <- est <- se <- rep(NA_real_, nb)
+  for (i in seq_len(nb)) {
+    use <- BM[i, ]
+    f <- rma(BY[i, use], BV[i, use], method = m, control = ctl)
+    t2[i] <- f$tau2; est[i] <- f$beta[1]; se[i] <- f$se
+  }
+  bres[[m]] <- list(tau2 = num(t2), estimate = num(est), se = num(se))
+}
+out$batch <- list(call = "for each row i: rma(Y[i, mask[i, ]], V[i, mask[i, ]], method = m, control = ctl)",
+                  Y = lapply(seq_len(nb), function(i) num(BY[i, ])), V = lapply(seq_len(nb), function(i) num(BV[i, ])),
+                  mask = lapply(seq_len(nb), function(i) BM[i, ]), results = bres)
 
 write_json(out, "tests/reference/engine_reference.json", digits = NA, auto_unbox = TRUE, pretty = TRUE,
            na = "null", null = "null")
