@@ -62,18 +62,18 @@ R_SCRIPT = r"""
 suppressPackageStartupMessages({library(metafor); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
 d <- fromJSON(args[1]); nr <- as.integer(args[2]); reps <- as.integer(args[3])
-tm <- function(expr, n = 1) { ts <- replicate(n, system.time(eval.parent(substitute(expr)))[["elapsed"]]); median(ts) }
+tm <- function(f, n = 1) median(replicate(n, system.time(f())[["elapsed"]]))
 fit <- rma(d$yi, d$vi, method = "REML")
 fitdl <- rma(d$yi, d$vi, method = "DL")
 fitm <- rma(d$yi, d$vi, mods = ~ d$x1, method = "REML")
 out <- list(
   metafor = as.character(packageVersion("metafor")),
-  gosh_reml_sample = tm(gosh(fit, subsets = nr, progbar = FALSE, seed = 1)),
+  gosh_reml_sample = tm(function() gosh(fit, subsets = nr, progbar = FALSE, seed = 1)),
   gosh_reml_sample_n = nr,
-  gosh_dl_all = tm(gosh(fitdl, progbar = FALSE)),
-  permutest_1000 = tm(permutest(fitm, iter = 1000, progbar = FALSE, seed = 1)),
-  leave1out = tm(leave1out(fit), reps),
-  influence = tm(influence(fit), reps))
+  gosh_dl_all = tm(function() gosh(fitdl, progbar = FALSE)),
+  permutest_1000 = tm(function() permutest(fitm, iter = 1000, progbar = FALSE, seed = 1)),
+  leave1out = tm(function() leave1out(fit), reps),
+  influence = tm(function() influence(fit), reps))
 cat(toJSON(out, auto_unbox = TRUE, digits = NA))
 """
 

@@ -175,10 +175,11 @@ def influence(yi, vi, mods=None, method="REML", test="z", data=None, slab=None, 
     p = X.shape[1]
     if k <= p:
         raise ValueError(f"influence needs more studies than coefficients: k = {k}, p = {p}")
-    full = _fit_batch(y, v, None, X=X, method=method, test=test, control=control)
-    mask = ~np.eye(k, dtype=bool)
-    d = _fit_batch(y, v, mask, X=X, method=method, test=test, control=control)
-    beta, vb, tau2 = full["beta"][0], full["vb"][0], full["tau2"][0]
+    # the full model (row 0) and the k leave-one-out models in one batch
+    mask = np.vstack([np.ones((1, k), dtype=bool), ~np.eye(k, dtype=bool)])
+    both = _fit_batch(y, v, mask, X=X, method=method, test=test, control=control)
+    d = {key: val[1:] for key, val in both.items()}
+    beta, vb, tau2 = both["beta"][0], both["vb"][0], both["tau2"][0]
     w = 1.0 / (v + tau2)
     A = (X * w[:, None]).T @ X
     Ainv = np.linalg.inv(A)
