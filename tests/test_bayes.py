@@ -41,7 +41,7 @@ def test_tau_matches_published_bayesmeta(schools):
     sm = schools.summary.loc["tau"]
     for key, val in PUB_TAU.items():
         assert sm[key] == pytest.approx(val, rel=2e-6, abs=1e-6), key
-    lo, hi = schools.interval_("tau", interval="central")
+    lo, hi = schools.credible_interval("tau", interval="central")
     assert lo == pytest.approx(PUB_TAU_CENTRAL[0], rel=1e-6)
     assert hi == pytest.approx(PUB_TAU_CENTRAL[1], rel=1e-6)
 
@@ -80,6 +80,8 @@ def brute_force(y, v, log_tau_prior, mu_mean=None, mu_sd=None, mu_lim=(-60, 80),
            "tau_median": np.exp(np.interp(0.5, np.cumsum(ps) - ps / 2, s))}
     # predictive: theta_new | mu, tau ~ N(mu, tau^2); P(theta_new > 0)
     out["p_new_pos"] = (p * stats.norm.sf(0, M, T)).sum()
+    # log evidence: Riemann sum of the unnormalised density over (mu, s)
+    out["log_ml"] = np.log(np.exp(lp - lp.max()).sum()) + lp.max() + np.log((mu[1] - mu[0]) * (s[1] - s[0]))
     return out
 
 
@@ -94,6 +96,7 @@ def test_schools_against_brute_force(schools):
     assert sm.loc["tau", "mean"] == pytest.approx(bf["tau_mean"], rel=1e-4)
     assert sm.loc["tau", "median"] == pytest.approx(bf["tau_median"], rel=1e-4)
     assert 1 - schools.cdf(0.0, "theta_new") == pytest.approx(bf["p_new_pos"], abs=1e-5)
+    assert schools.log_marginal_likelihood == pytest.approx(bf["log_ml"], abs=1e-5)
 
 
 # Crins et al. (2014) acute rejection, log odds ratios computed here from the counts in

@@ -56,7 +56,9 @@ class BayesMetaResult:
     scale) and ``theta_new`` (effect in a new study: the posterior predictive distribution),
     with columns ``mode``, ``median``, ``mean``, ``sd``, ``ci_low``, ``ci_high`` (the
     ``interval`` type, "shortest" as bayesmeta's default, or "central"). Use
-    :meth:`cdf`, :meth:`quantile`, :meth:`pdf` for other posterior probabilities.
+    :meth:`cdf`, :meth:`quantile`, :meth:`pdf`, :meth:`credible_interval` for other posterior
+    quantities (parameter "mu", "tau" or "theta_new"). ``log_marginal_likelihood`` is the log
+    evidence p(y) under the priors (with a uniform mu prior: up to its improper constant).
     """
 
     k: int
@@ -136,7 +138,7 @@ class BayesMetaResult:
         return optimize.brentq(lambda x: float(self.cdf(x, parameter)) - p, lo, hi, xtol=1e-12,
                                rtol=1e-13, maxiter=200)
 
-    def interval_(self, parameter="mu", confidence_level=None, interval=None):
+    def credible_interval(self, parameter="mu", confidence_level=None, interval=None):
         """Credible (or prediction) interval: "shortest" or "central"."""
         level = self.confidence_level if confidence_level is None else confidence_level
         kind = self.interval if interval is None else interval
@@ -333,7 +335,7 @@ def _summary(res, par, tau_grid, lp):
         mode = float(optimize.minimize_scalar(lambda x: -float(res.pdf(x, par)),
                                               bounds=(med - 3 * sd, med + 3 * sd), method="bounded",
                                               options={"xatol": 1e-10 * max(1.0, sd)}).x)
-    lo, hi = res.interval_(par)
+    lo, hi = res.credible_interval(par)
     return {"mode": mode, "median": res._q1(0.5, par), "mean": mean, "sd": sd, "ci_low": lo,
             "ci_high": hi}
 
