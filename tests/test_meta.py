@@ -54,6 +54,12 @@ BCG_VI = np.array([0.32558476, 0.19458112, 0.41536797, 0.02001003, 0.05121018, 0
                    0.07140466])
 
 
+# numpy default_rng(20261126) set 157 of benchmarks/bench_engine.py: metafor 3.8-1 stops with
+# "Fisher scoring algorithm did not converge" even with maxiter = 1e5 (the iterates cycle)
+OSC_YI = np.array([-0.23539914623568264, 0.05669867110853771, 0.32430543971054165, 0.2675285994900067, -0.3771500401032963, -0.5688541816775472, -0.3309917387214922, -0.2628214015646641, 0.5113486184306604, -0.20115549752051592, -0.6233752115725948, 0.49292386935913557, 0.2590589508062979, -0.15014477974455892, -0.49125094558859533, 0.13976795052280863])
+OSC_VI = np.array([0.1430346725343848, 0.17036152984318073, 0.2934232678256387, 0.20794707320857345, 0.16130559370140882, 0.2744684203096276, 0.030355882945774577, 0.1698150194478618, 0.29631819877738264, 0.13972581156729882, 0.22604755226492781, 0.025293065841643952, 0.1721521226801107, 0.13397875596898084, 0.1722880098313938, 0.1756050842586634])
+
+
 def random_sets(n, k, seed=1):
     rng = np.random.default_rng(seed)
     V = rng.uniform(0.01, 0.4, (n, k))
@@ -182,6 +188,23 @@ def test_batch_nonconvergence_gives_nan_and_warns():
     with pytest.warns(RuntimeWarning, match="did not converge"):
         t = T.estimate_batch(Y, V, method="REML", maxiter=1)
     assert np.isnan(t).any()
+
+
+def test_converges_where_metafor_fisher_scoring_cycles():
+    res = rma(OSC_YI, OSC_VI, method="REML")
+
+    def ll(t):
+        w = 1 / (OSC_VI + t)
+        mu = w @ OSC_YI / w.sum()
+        return -0.5 * (np.sum(np.log(OSC_VI + t)) + np.log(w.sum()) + w @ (OSC_YI - mu) ** 2)
+    grid = np.linspace(0, 1, 100001)
+    best = grid[np.argmax([ll(t) for t in grid])]
+    assert res.tau2 == pytest.approx(best, abs=1e-5)
+    # the REML score is zero there
+    w = 1 / (OSC_VI + res.tau2)
+    mu = w @ OSC_YI / w.sum()
+    score = np.sum(w**2 * (OSC_YI - mu) ** 2) - (w.sum() - (w**2).sum() / w.sum())
+    assert abs(score) < 1e-8 * w.sum()
 
 
 def test_single_nonconvergence_raises():
