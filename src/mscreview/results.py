@@ -205,10 +205,11 @@ class RMAResult:
                              f"p = {_fmt_p(self.qm_pvalue)}")
         lines.append("")
         stat = "z" if self.test == "z" else "t"
-        head = f"{'':12}{'estimate':>10}{'se':>9}{stat:>9}{'pvalue':>9}{'ci_low':>10}{'ci_high':>10}"
+        wn = max(12, max(len(n) for n in self.coef_names) + 2)
+        head = f"{'':{wn}}{'estimate':>10}{'se':>9}{stat:>9}{'pvalue':>9}{'ci_low':>10}{'ci_high':>10}"
         lines.append(head)
         for i, name in enumerate(self.coef_names):
-            lines.append(f"{name[:12]:12}{_fmt(self.beta[i]):>10}{_fmt(self.beta_se[i]):>9}"
+            lines.append(f"{name:{wn}}{_fmt(self.beta[i]):>10}{_fmt(self.beta_se[i]):>9}"
                          f"{_fmt(self.beta_statistic[i], 3):>9}{_fmt_p(self.beta_pvalue[i]):>9}"
                          f"{_fmt(self.beta_ci_low[i]):>10}{_fmt(self.beta_ci_high[i]):>10}")
         if self.p == 1:
