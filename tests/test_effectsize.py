@@ -141,15 +141,13 @@ def test_smd_is_invariant_to_linear_rescaling(m1, s1, n1, m2, s2, n2, a, b):
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50), st.integers(0, 50))
 def test_2x2_measures_swap_and_variance_positive(a, b, c, d):
+    # with the zero-cell correction every table gives a finite yi and vi > 0
     for m in ("OR", "RR", "RD"):
         out = escalc(m, ai=[a], bi=[b], ci=[c], di=[d])
         swap = escalc(m, ai=[c], bi=[d], ci=[a], di=[b])
-        if a + b == 0 or c + d == 0:
-            continue
         assert out.yi[0] == pytest.approx(-swap.yi[0], abs=1e-12)
         assert out.vi[0] == pytest.approx(swap.vi[0], rel=1e-12)
-        if m != "RD" or 0 < (a + 0.5 * (min(a, b, c, d) == 0)) < (a + b + (min(a, b, c, d) == 0)):
-            assert out.vi[0] > 0 or m == "RD"
+        assert np.isfinite(out.yi[0]) and out.vi[0] > 0
 
 
 @settings(max_examples=100, deadline=None)

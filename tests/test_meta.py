@@ -324,3 +324,15 @@ def test_meta_regression_objects():
     pr = res.predict([0.0, 5.0])
     assert pr.pred[0] == pytest.approx(res.beta[0])
     assert "F(1, 11)" in repr(res)
+
+
+def test_subgroup_with_single_study_uses_equal_effects():
+    d = pd.DataFrame({"yi": [0.1, 0.3, 0.5, 0.9], "vi": [0.05, 0.04, 0.06, 0.05],
+                      "g": ["a", "a", "a", "b"]})
+    tab = subgroup(d, "g")
+    single = tab[(tab.row == "subgroup") & (tab.subgroup == "b")].iloc[0]
+    assert single.k == 1 and single.method == "EE"
+    assert single.estimate == pytest.approx(0.9)
+    assert single.se == pytest.approx(math.sqrt(0.05))
+    with pytest.raises(ValueError, match="not found"):
+        subgroup(d, "zz")
