@@ -136,19 +136,21 @@ def test_scale_and_shift_equivariance(y, c, method):
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", list(T.METHODS))
-def test_batch_equals_single_fits(method):
-    Y, V = random_sets(60, 9)
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_batch_equals_single_fits(method, test):
+    Y, V = random_sets(40, 9)
     mask = np.random.default_rng(2).random(Y.shape) > 0.25
     mask[:, :2] = True
     tb = T.estimate_batch(Y, V, mask, method=method)
-    fb = T.fit_batch(Y, V, mask, method=method)
+    fb = T.fit_batch(Y, V, mask, method=method, test=test)
+    frame = fb.to_frame()
+    assert list(frame.columns) == list(T.BatchFit.COLUMNS) and len(frame) == 40
     for i in range(len(Y)):
-        r = rma(Y[i][mask[i]], V[i][mask[i]], method=method)
+        r = rma(Y[i][mask[i]], V[i][mask[i]], method=method, test=test)
         assert tb[i] == pytest.approx(r.tau2, rel=1e-8, abs=1e-12)
-        assert fb.estimate[i] == pytest.approx(r.estimate, rel=1e-8, abs=1e-12)
-        assert fb.se[i] == pytest.approx(1 / math.sqrt(np.sum(1 / (r.vi + r.tau2))), rel=1e-8)
-        assert fb.q[i] == pytest.approx(r.q, rel=1e-10)
-        assert fb.i2[i] == pytest.approx(r.i2, rel=1e-7, abs=1e-9)
+        for f in ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "pi_low", "pi_high",
+                  "q", "q_pvalue", "i2", "h2"):
+            assert getattr(fb, f)[i] == pytest.approx(getattr(r, f), rel=1e-7, abs=1e-10), f
 
 
 def test_batch_general_design_agrees_with_intercept_path():

@@ -447,49 +447,94 @@ def estimate_single(y, v, method="REML", *, tol=TOL, maxiter=MAXITER):
 
 @dataclass(frozen=True)
 class BatchFit:
-    """Intercept-only random-effects fits of many data sets (arrays of shape (n_sets,))."""
+    """Intercept-only fits of many data sets: arrays of shape (n_sets,), one row per fit.
+
+    Columns as :class:`mscreview.results.RMAResult` (``i2`` in percent).
+    """
 
     k: np.ndarray
     estimate: np.ndarray
     se: np.ndarray
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    pi_low: np.ndarray
+    pi_high: np.ndarray
     tau2: np.ndarray
     q: np.ndarray
+    q_pvalue: np.ndarray
     i2: np.ndarray
     h2: np.ndarray
     method: str
+    test: str
+
+    COLUMNS = ("k", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "pi_low",
+               "pi_high", "tau2", "q", "q_pvalue", "i2", "h2")
 
     def to_frame(self):
         import pandas as pd
-        return pd.DataFrame({f: getattr(self, f) for f in
-                             ("k", "estimate", "se", "tau2", "q", "i2", "h2")})
+        return pd.DataFrame({f: getattr(self, f) for f in self.COLUMNS})
 
 
-def fit_batch(Y, V, mask=None, method="REML", **kwargs) -> BatchFit:
-    """Pooled estimate, its SE (z-test variance), tau^2, Q, I^2 (%), H^2 for many data sets.
+def fit_batch(Y, V, mask=None, method="REML", test="z", confidence_level=0.95, **kwargs) -> BatchFit:
+    """Pooled estimate, SE, test, CI, PI, tau^2, Q, I^2 (%), H^2 for many data sets at once.
 
-    Same conventions as :func:`estimate_batch`; I^2 and H^2 use metafor's
-    "typical" sampling variance ``(k-1) / tr(P)``.
+    Same conventions as :func:`estimate_batch` and as :func:`mscreview.meta.rma`
+    for one data set (``test`` in ``z``, ``t``, ``knha``, ``adhoc``; the t
+    tests use k - 1 df; I^2 and H^2 use metafor's typical sampling variance
+    ``(k-1) / tr(P)``).  Data sets with NaN tau^2 (not converged) get NaN
+    everywhere except ``k`` and ``q``.
     """
+    from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
+    if test not in ("z", "t", "knha", "adhoc"):
+        raise ValueError(f"unknown test {test!r}; use 'z', 't', 'knha' or 'adhoc'")
     tau2 = estimate_batch(Y, V, mask, method, **kwargs)
     Y, V, Mf, k = _prepare(Y, V, mask)
-    W, sw, mu, R = _wsums(Y, V, Mf, np.nan_to_num(tau2))
+    t = np.nan_to_num(tau2)
+    W, sw, mu, R = _wsums(Y, V, Mf, t)
     W0, sw0, mu0, R0 = _wsums(Y, V, Mf, np.zeros(len(k)))
     q = (W0 * R0**2).sum(axis=1)
+    df = k - 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        vt = (k - 1) / (sw0 - (W0**2).sum(axis=1) / sw0)
+        vt = df / (sw0 - (W0**2).sum(axis=1) / sw0)
         if method in ("EE", "FE"):
-            i2 = np.maximum(0.0, 100 * (q - (k - 1)) / q)
-            h2 = q / (k - 1)
+            i2 = np.maximum(0.0, 100 * (q - df) / q)
+            h2 = q / df
         else:
             i2 = 100 * tau2 / (vt + tau2)
             h2 = tau2 / vt + 1
+        q_p = chdtrc(df, q)
+        s2w = np.ones(len(k))
+        if test in ("knha", "adhoc"):
+            rss = (W * R**2).sum(axis=1)
+            s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / df)
+            if test == "adhoc":
+                s2w = np.maximum(s2w, 1.0)
+        vb = s2w / sw
+        se = np.sqrt(vb)
+        stat = mu / se
+        alpha = 1 - confidence_level
+        if test == "z":
+            crit = np.full(len(k), ndtri(1 - alpha / 2))
+            pval = 2 * ndtr(-np.abs(stat))
+        else:
+            crit = stdtrit(df, 1 - alpha / 2)
+            pval = 2 * stdtr(df, -np.abs(stat))
+        pse = np.sqrt(vb + t)
     single = k <= 1
     i2 = np.where(single, 0.0, i2)
     h2 = np.where(single, 1.0, h2)
-    se = np.where(np.isnan(tau2), np.nan, 1 / np.sqrt(sw))
-    est = np.where(np.isnan(tau2), np.nan, mu)
-    return BatchFit(k=k.astype(int), estimate=est, se=se, tau2=tau2, q=q, i2=i2, h2=h2,
-                    method=method)
+    q_p = np.where(single, 1.0, q_p)
+    bad = np.isnan(tau2)
+
+    def nan_bad(a):
+        return np.where(bad, np.nan, a)
+
+    return BatchFit(k=k.astype(int), estimate=nan_bad(mu), se=nan_bad(se), statistic=nan_bad(stat),
+                    pvalue=nan_bad(pval), ci_low=nan_bad(mu - crit * se), ci_high=nan_bad(mu + crit * se),
+                    pi_low=nan_bad(mu - crit * pse), pi_high=nan_bad(mu + crit * pse), tau2=tau2, q=q,
+                    q_pvalue=q_p, i2=nan_bad(i2), h2=nan_bad(h2), method=method, test=test)
 
 
 # ---------------------------------------------------------------------------
