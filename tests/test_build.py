@@ -101,7 +101,7 @@ def test_validation_violations_stop_the_build(repo):
     assert not (repo / "figures").exists()
 
 
-def test_inputs_exclude_generated_outputs_and_staging(repo):
+def test_inputs_exclude_generated_outputs(repo):
     run(repo)
     files = {p.relative_to(repo).as_posix() for p in B.input_files(repo)}
     assert "data/x.csv" in files and "notebooks/01_a.ipynb" in files
@@ -109,11 +109,15 @@ def test_inputs_exclude_generated_outputs_and_staging(repo):
     assert not any(f.startswith(("review/tables", "figures", "build")) for f in files)
     assert "review/results.json" not in files and "review/manuscript.md" not in files
     h = B.inputs_hash(repo)
-    (repo / "data" / "staging").mkdir()
-    (repo / "data" / "staging" / "new.csv").write_text("x\n")
+    (repo / "review" / "tables" / "new.csv").write_text("x\n")
+    (repo / "build" / "x").write_text("x\n")
     assert B.inputs_hash(repo) == h
     (repo / "review" / "screening.csv").write_text("x\n")
-    assert B.inputs_hash(repo) != h
+    h2 = B.inputs_hash(repo)
+    assert h2 != h
+    (repo / "data" / "staging").mkdir()
+    (repo / "data" / "staging" / "published_estimates.csv").write_text("x\n")
+    assert B.inputs_hash(repo) != h2
 
 
 def test_cli_help_and_unknown_command():

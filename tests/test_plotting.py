@@ -49,7 +49,7 @@ def test_forest_with_subgroups_diamonds_and_prediction_interval():
     labels = [t.get_text() for t in ax.get_yticklabels()]
     # 2 headers + 6 studies + 2 subgroup diamonds + 2 gaps + overall
     assert len(labels) == 2 + 6 + 2 + 2 + 1
-    assert labels[0] == "umbilical_cord" and labels[-1].startswith("Overall (k = 6, I\u00b2 = 30%)")
+    assert labels[0] == "umbilical cord" and labels[-1].startswith("Overall (k = 6, I\u00b2 = 30%)")
     assert len(ax.patches) == 3  # three diamonds
     texts = [t.get_text() for t in ax.texts]
     assert any("PI [-0.10, 1.00]" in t for t in texts)

@@ -2,7 +2,7 @@
 
 ``python -m mscreview build`` (what ``make review`` runs):
 
-1. Hash the inputs (``data/`` except ``data/staging/``, the review's input
+1. Hash the inputs (``data/``, the review's input
    files, ``src/``, ``notebooks/``, the lock file). If the hash and every
    output match the stamp in ``build/stamp.json``, stop: nothing to do.
 2. Validate the data with :func:`mscreview.validate.validate`; on violations
@@ -108,7 +108,7 @@ def input_files(root: Path) -> list[Path]:
                     and not any(rel.parts[0] == s for s in skip) and p.suffix not in (".pyc",):
                 out.append(p)
 
-    walk(root / "data", skip=("staging",))
+    walk(root / "data")   # staging included: the published estimates may be read from a batch there
     walk(root / "review", skip=REVIEW_OUTPUTS)
     walk(root / "src" / "mscreview")
     walk(root / "notebooks")
@@ -171,11 +171,12 @@ def _cell_error(exc, nb, index) -> str:
 
 
 async def _run_all(nbs: list[Path], workers: int, env: dict, exec_dir: Path, timeout: int,
-                   progress: bool) -> list[NotebookRun]:
+                   progress: bool, timings: dict | None = None) -> list[NotebookRun]:
     import nbformat
     from nbclient import NotebookClient
     from tqdm.auto import tqdm
 
+    timings = timings or {}
     loaded = [(p, nbformat.read(p, as_version=4)) for p in nbs]
     total = sum(1 for _, nb in loaded for c in nb.cells if c.cell_type == "code")
     bar = tqdm(total=total, unit="cell", desc="notebooks", disable=not progress, file=sys.stderr,
@@ -234,7 +235,9 @@ async def _run_all(nbs: list[Path], workers: int, env: dict, exec_dir: Path, tim
                 raise BuildError(f"notebooks/{path.name}, {run.error}")
         return run
 
-    tasks = [asyncio.ensure_future(one(p, nb)) for p, nb in loaded]
+    # longest first (durations of the last build): two workers finish closer together
+    order = sorted(loaded, key=lambda x: -timings.get(x[0].stem, 0.0))
+    tasks = [asyncio.ensure_future(one(p, nb)) for p, nb in order]
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for t in pending:
@@ -366,7 +369,14 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
     env.pop("MPLBACKEND", None)
     log(f"Executing {len(nbs)} notebooks ({workers} at a time, each in a fresh kernel) ...")
     try:
-        runs = asyncio.run(_run_all(nbs, workers, env, build_dir / "notebooks", timeout, progress))
+        tfile = build_dir / "timings.json"
+        try:
+            timings = json.loads(tfile.read_text())
+        except (OSError, ValueError):
+            timings = {}
+        runs = asyncio.run(_run_all(nbs, workers, env, build_dir / "notebooks", timeout, progress, timings))
+        timings.update({r.name: round(r.seconds, 2) for r in runs})
+        tfile.write_text(json.dumps(timings, indent=1, sort_keys=True))
         _finalise(stage, root)
         outputs = _publish(stage, out_root)
     except BuildError:

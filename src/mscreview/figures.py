@@ -27,6 +27,7 @@ presentations that are friendly to colorblind people. https://jfly.uni-koeln.de/
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -165,6 +166,7 @@ class ExportedFigure:
     width_mm: float
     height_mm: float
     files: tuple[str, ...] = field(default_factory=tuple)
+    preview: bytes = field(default=b"", repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "caption": self.caption, "notebook": self.notebook,
@@ -175,6 +177,26 @@ class ExportedFigure:
         files = ", ".join(f"`{Path(f).name}`" for f in self.files)
         return (f"**Figure `{self.name}`** ({self.width_mm:.0f} x {self.height_mm:.0f} mm): "
                 f"{self.caption}  \nFiles: {files}; data hash `{self.data_hash}`.")
+
+    def _repr_html_(self) -> str:
+        import base64
+        import html
+
+        img = (f'<img src="data:image/png;base64,{base64.b64encode(self.preview).decode()}" '
+               f'style="max-width:100%" alt="{html.escape(self.name)}"/>' if self.preview else "")
+        files = ", ".join(f"<code>{html.escape(Path(f).name)}</code>" for f in self.files)
+        return (f"<figure>{img}<figcaption><b>Figure <code>{html.escape(self.name)}</code></b> "
+                f"({self.width_mm:.0f} x {self.height_mm:.0f} mm): {html.escape(self.caption)}<br/>"
+                f"Files: {files}; data hash <code>{self.data_hash}</code>.</figcaption></figure>")
+
+
+class ExportedFigures(list):
+    """Several exported figures; shows each (preview and caption) in Jupyter."""
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p><i>No figure: the data do not allow this analysis (see the table above).</i></p>"
+        return "\n".join(f._repr_html_() for f in self)
 
 
 def stage_dir() -> Path | None:
@@ -258,6 +280,20 @@ def _freeze_layout(fig) -> None:
     fig.set_layout_engine("none")
 
 
+#: Width in pixels of the inline preview shown in Jupyter (from the 600-dpi raster).
+PREVIEW_PX = 900
+
+
+def _preview(image) -> bytes:
+    from PIL import Image
+
+    w, h = image.size
+    small = image.resize((PREVIEW_PX, max(1, round(h * PREVIEW_PX / w))), Image.Resampling.BOX)
+    out = io.BytesIO()
+    small.save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
 def render(fig, fmt: str, image=None) -> bytes:
     """Bytes of ``fig`` in ``fmt`` with fixed metadata (call inside :func:`style`).
 
@@ -274,7 +310,7 @@ def render(fig, fmt: str, image=None) -> bytes:
         img = image if image is not None else _rgb_image(fig)
         if fmt == "png":
             # PIL writes no time or software chunk: only IHDR, pHYs, IDAT, IEND
-            img.save(buf, format="PNG", dpi=(DPI, DPI), compress_level=6)
+            img.save(buf, format="PNG", dpi=(DPI, DPI), compress_level=3)
         else:
             img.save(buf, format="TIFF", dpi=(DPI, DPI), compression="tiff_lzw")
     else:
@@ -283,7 +319,7 @@ def render(fig, fmt: str, image=None) -> bytes:
 
 
 def export(fig, name: str, caption: str, notebook: str, *, width: str | float | None = None,
-           data=None, formats=FORMATS, close: bool = False) -> ExportedFigure:
+           data=None, formats=FORMATS, close: bool = True) -> ExportedFigure:
     """Write ``fig`` as PDF, SVG, PNG (600 dpi) and TIFF with fixed metadata.
 
     Parameters
@@ -306,7 +342,9 @@ def export(fig, name: str, caption: str, notebook: str, *, width: str | float | 
     formats : sequence of str
         Subset of ``("pdf", "svg", "png", "tiff")``.
     close : bool
-        Close the figure afterwards (it is otherwise shown inline in Jupyter).
+        Close the figure afterwards (default). Jupyter then shows the returned
+        record, whose preview is the exported raster scaled down, instead of
+        rendering the figure a second time.
 
     Returns
     -------
@@ -344,6 +382,8 @@ def export(fig, name: str, caption: str, notebook: str, *, width: str | float | 
     rec = ExportedFigure(name=name, caption=caption.strip(), notebook=notebook,
                          data_hash=data_hash(data), width_mm=round(float(wi) * MM_PER_INCH, 1),
                          height_mm=round(float(hi) * MM_PER_INCH, 1), files=tuple(written))
+    if image is not None:
+        rec = dataclasses.replace(rec, preview=_preview(image))
     _record(rec)
     if close:
         import matplotlib.pyplot as plt

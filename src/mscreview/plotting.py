@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -203,7 +204,7 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
     xs_all = []
     for (kind, payload), y in zip(rows, ys):
         if kind == "header":
-            labels.append(payload)
+            labels.append(payload.replace("_", " "))
             right.append("")
         elif kind == "gap":
             labels.append("")
@@ -275,12 +276,20 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
                         fontsize=6, annotation_clip=False)
     ax.annotate("Estimate [95% CI]", xy=(1.02, n + 0.6), xycoords=("axes fraction", "data"), ha="left",
                 va="bottom", fontsize=6, fontweight="bold", annotation_clip=False)
-    ax.set_xlabel(xlabel)
+    if xscale == "log":
+        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+        lo_, hi_ = ax.get_xlim()
+        ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo_ <= t <= hi_]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    # the favours-labels sit between the tick labels and the axis label
+    ax.set_xlabel(xlabel, labelpad=12 if favours and nul is not None else 4)
     if favours and nul is not None:
         ax.annotate("\u2190 " + favours[0], xy=(nul, 0), xycoords=("data", "axes fraction"),
-                    xytext=(-3, -22), textcoords="offset points", ha="right", va="top", fontsize=6)
+                    xytext=(-3, -13), textcoords="offset points", ha="right", va="top", fontsize=5.5)
         ax.annotate(favours[1] + " \u2192", xy=(nul, 0), xycoords=("data", "axes fraction"),
-                    xytext=(3, -22), textcoords="offset points", ha="left", va="top", fontsize=6)
+                    xytext=(3, -13), textcoords="offset points", ha="left", va="top", fontsize=5.5)
     if title:
         ax.set_title(title)
     return fig
@@ -568,8 +577,7 @@ def rob_summary(rob, *, tool="SYRCLE", domain="domain", judgement="judgement", t
     ax.set_yticks(ys, [d.replace("_", " ") for d in doms])
     ax.set_xlim(0, 100)
     ax.set_xlabel("Studies (%)")
-    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.18 if len(doms) < 6 else -0.1), ncols=len(judg),
-              fontsize=5.5)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=5.5)
     ax.set_title(title or f"Risk of bias summary ({tool})")
     return fig
 
@@ -699,6 +707,16 @@ def evidence_map(counts, *, annot=None, xlabel="MSC source", ylabel="Mechanism",
 # Claims verdicts
 # ---------------------------------------------------------------------------
 
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+")
+
+
+def _latin(text: str) -> str:
+    """Drop CJK characters (not in the embedded DejaVu font) and the empty quotes they leave."""
+    text = _CJK.sub("", text)
+    text = re.sub(r"\(\s*[\"'\u201c\u201d\u2018\u2019]*\s*[\"'\u201c\u201d\u2018\u2019]*\s*\)", "", text)
+    return re.sub(r"\s{2,}", " ", text).strip()
+
+
 @_styled
 def claims_verdicts(claims, *, claim_id="claim_id", claim="claim", verdict="verdict", max_chars=70,
                     title=None, ax=None, width="double"):
@@ -717,7 +735,7 @@ def claims_verdicts(claims, *, claim_id="claim_id", claim="claim", verdict="verd
             (0.70, y - 0.32), 0.28, 0.64, boxstyle="round,pad=0,rounding_size=0.05", fc=color, ec="none"))
         ax.text(0.84, y, str(r[verdict]).replace("_", " "), ha="center", va="center", fontsize=6.5,
                 fontweight="bold", color="black")
-        text = textwrap.shorten(str(r[claim]), width=max_chars * 2, placeholder=" ...")
+        text = textwrap.shorten(_latin(str(r[claim])), width=max_chars * 2, placeholder=" ...")
         ax.text(0.0, y, f"{r[claim_id]}", ha="left", va="center", fontsize=6.5, fontweight="bold")
         ax.text(0.06, y, "\n".join(textwrap.wrap(text, max_chars)), ha="left", va="center", fontsize=6,
                 linespacing=1.15)

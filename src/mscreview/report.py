@@ -166,11 +166,12 @@ def _atomic_text(p: Path, text: str) -> None:
 # ---------------------------------------------------------------------------
 
 def fmt(x, spec: str = ".2f", missing: str = "NA") -> str:
-    """Format a number (``None``/NaN -> ``missing``); ``spec`` ``"p"`` formats a p value."""
+    """Format a number (``None``/NaN -> ``missing``); ``spec="p"`` gives ``"p = 0.062"`` or
+    ``"p < 0.001"``, ``spec="pct"`` gives ``"42%"``."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return missing
     if spec == "p":
-        return "< 0.001" if x < 0.001 else f"{x:.3f}"
+        return "p < 0.001" if x < 0.001 else f"p = {x:.3f}"
     if spec == "pct":
         return f"{x:.0f}%"
     if isinstance(x, str):
@@ -201,6 +202,8 @@ def render_template(text: str, res: dict, source: str = "template") -> str:
     KeyError
         Listing every placeholder whose key is missing, with its line.
     """
+    # HTML comments document the template itself: dropped from the output, never filled
+    text = re.sub(r"<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
     missing = []
     for ln, line in enumerate(text.splitlines(), 1):
         for m in _PLACEHOLDER.finditer(line):
@@ -221,7 +224,7 @@ def render_template(text: str, res: dict, source: str = "template") -> str:
             return str(v) if isinstance(v, int) else fmt(v, ".2f")
         return fmt(v, spec)
 
-    return _PLACEHOLDER.sub(sub, text)
+    return _PLACEHOLDER.sub(sub, text).lstrip("\n")
 
 
 def say(template: str, **extra):

@@ -46,8 +46,6 @@ MIN_K_LEAVE1OUT = 3
 #: Optimal information size used by GRADE imprecision for continuous outcomes (total participants).
 OIS_CONTINUOUS = 400
 
-#: Published meta-analyses to compare with (review/published_meta_analyses.csv).
-PUBLISHED_FILE = "review/published_meta_analyses.csv"
 
 MECH_ORDER = list(schema.MECHANISMS)
 SOURCE_ORDER = [s for s in schema.MSC_SOURCES if s != "not_applicable"]
@@ -370,7 +368,7 @@ def forest_data(ev: Evidence, population: str, product_class: str, mechanism: st
                            "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "i2": f.i2})
     if len(g) >= 2:
         f = rma(g["yi"].to_numpy(float), g["vi"].to_numpy(float), **PRIMARY)
-        pooled.append({"group": None, "label": "Random effects, REML + Hartung-Knapp",
+        pooled.append({"group": None, "label": "Pooled (REML + HK)",
                        "estimate": f.estimate, "ci_low": f.ci_low, "ci_high": f.ci_high,
                        "pi_low": f.pi_low if f.k >= 3 else None, "pi_high": f.pi_high if f.k >= 3 else None,
                        "k": f.k, "i2": f.i2})
@@ -557,7 +555,7 @@ def bubble_plots(ev: Evidence, notebook: str) -> list:
     from . import figures, plotting
     from .meta import rma
 
-    out = []
+    out = figures.ExportedFigures()
     feas = meta_regression_feasibility(ev)
     prim = primary_effects(ev)
     if not feas["feasible"].any():
@@ -653,11 +651,11 @@ def gmfm_forest_data(ev: Evidence) -> dict:
     for grp, sg in g.groupby("timepoint_group", sort=False):
         if len(sg) >= 2:
             f = rma(sg["yi"].to_numpy(float), sg["vi"].to_numpy(float), **PRIMARY)
-            pooled.append({"group": grp, "label": "REML + Hartung-Knapp", "estimate": f.estimate,
+            pooled.append({"group": grp, "label": "Pooled (REML + HK)", "estimate": f.estimate,
                            "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "i2": f.i2})
     return {"data": g, "label": "label", "group": "timepoint_group", "pooled": pooled,
             "xlabel": "SMD (Hedges' g) in GMFM; > 0 favours MSC",
-            "title": "Gross motor function (GMFM), controlled trials, by timepoint"}
+            "title": "GMFM in controlled trials, by timepoint"}
 
 
 def clinical_other_function(ev: Evidence) -> pd.DataFrame:
@@ -731,31 +729,152 @@ def single_arm_summary(ev: Evidence) -> pd.DataFrame:
     return out
 
 
-def published_comparison(ev: Evidence) -> pd.DataFrame:
-    """Our pooled estimates next to the published meta-analyses.
+#: Where the published meta-analyses' pooled estimates are read from, first found wins
+#: (the merged table, else the extraction batch that read them; each row has a URL and locator).
+PUBLISHED_FILES = ("review/published_estimates.csv", "data/published_estimates.csv",
+                   "review/published_meta_analyses.csv", "data/staging/PUB/published_estimates.csv")
 
-    The published numbers are read from ``review/published_meta_analyses.csv`` (each with
-    its source URL and locator), never typed here. Returns an empty frame with a note
-    column when that file is absent.
+
+def published_estimates(ev: Evidence) -> pd.DataFrame:
+    """Pooled estimates of published meta-analyses as extracted (with ``source_url`` and
+    ``source_locator``); empty when no file exists. The file used is in ``attrs['file']``."""
+    for rel in PUBLISHED_FILES:
+        p = ev.root / rel
+        if p.exists():
+            d = pd.read_csv(p)
+            d.attrs["file"] = rel
+            return d
+    return pd.DataFrame()
+
+
+def _published_group(r) -> str:
+    cells = str(r.get("cell_types", "")).lower()
+    if cells.startswith("msc only"):
+        return "Published, MSC only"
+    if "msc a subset" in cells or "mixed" in cells or "all" in cells:
+        return "Published, mixed cell types"
+    return "Published, no MSC trial" if "no msc" in cells else "Published, other"
+
+
+def published_comparison(ev: Evidence) -> pd.DataFrame:
+    """Clinical outcomes: our estimates next to those of the published meta-analyses.
+
+    The published numbers come from the extracted table (:func:`published_estimates`), never
+    typed. ``difference`` says, from the data, why the numbers may differ (cell types pooled,
+    number of studies, measure, timepoint).
     """
-    p = ev.root / PUBLISHED_FILE
-    ours = []
+    pub = published_estimates(ev)
     gm = gmfm_by_timepoint(ev)
+    ours_k = int(gm["k"].max()) if not gm.empty else 0
+    rows = []
     for _, r in gm.iterrows():
         if r["k"] >= 2:
-            ours.append({"source": "This review", "outcome": f"GMFM at {r['months']:g} months",
-                         "measure": "SMD", "k": int(r["k"]), "estimate": r["reml_knha_estimate"],
+            rows.append({"group": "This review", "source": "This review", "outcome": "GMFM",
+                         "timepoint": f"{r['months']:g} months", "measure": "SMD", "k": int(r["k"]),
+                         "n": int(r["participants"]), "estimate": r["reml_knha_estimate"],
                          "ci_low": r["reml_knha_ci_low"], "ci_high": r["reml_knha_ci_high"],
-                         "model": "REML + Hartung-Knapp", "locator": "review/results.json"})
-    out = pd.DataFrame(ours)
-    if p.exists():
-        pub = pd.read_csv(p)
-        pub = pub.rename(columns={"review": "source"})
-        out = pd.concat([out, pub], ignore_index=True)
-        report.record("published.rows", len(pub))
-    else:
-        report.record("published.rows", 0)
+                         "cell_types": "MSC only", "locator": "review/results.json", "difference": ""})
+    ae = adverse_events(ev)
+    for _, r in ae[ae["rr"].notna()].iterrows():
+        rows.append({"group": "This review", "source": "This review", "outcome": str(r["outcome"]),
+                     "timepoint": "", "measure": "RR", "k": 1, "n": int(r["n1i"] + r["n2i"]),
+                     "estimate": r["rr"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                     "cell_types": f"MSC only ({r['study_id']})", "locator": "review/tables/adverse_events.csv",
+                     "difference": ""})
+    if not pub.empty:
+        cl = pub[pub["population"] == "clinical"]
+        for _, r in cl.iterrows():
+            r = r.to_dict()
+            diff = []
+            grp = _published_group(r)
+            if grp != "Published, MSC only":
+                diff.append("pools non-MSC cell products")
+            if pd.notna(r.get("k_studies")) and str(r.get("measure")) == "SMD" and "GMFM" in str(r["outcome"]).upper():
+                diff.append(f"{int(r['k_studies'])} studies vs {ours_k} here")
+            if pd.isna(r.get("measure")):
+                diff.append("effect measure not stated on the page read")
+            if pd.isna(r.get("k_studies")):
+                diff.append("number of studies not seen")
+            rows.append({"group": grp, "source": r["review_id"], "outcome": r["outcome"],
+                         "timepoint": "" if pd.isna(r.get("timepoint")) else str(r["timepoint"]),
+                         "measure": "" if pd.isna(r.get("measure")) else r["measure"],
+                         "k": None if pd.isna(r.get("k_studies")) else int(r["k_studies"]),
+                         "n": None if pd.isna(r.get("n_participants")) else int(r["n_participants"]),
+                         "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                         "cell_types": r.get("cell_types"),
+                         "locator": f"{r.get('source_locator')} ({r.get('source_url')})",
+                         "difference": "; ".join(diff)})
+    out = pd.DataFrame(rows)
+    report.record("published.file", pub.attrs.get("file") if not pub.empty else None)
+    report.record("published.rows", int(len(pub)))
+    if not pub.empty:
+        msc = pub[(pub["population"] == "clinical") & pub["cell_types"].astype(str).str.lower().str.startswith("msc only")
+                  & pub["outcome"].astype(str).str.upper().str.startswith("GMFM")]
+        report.record("published.gmfm_msc_only.rows", len(msc))
+        report.record("published.gmfm_msc_only.min", float(msc["estimate"].min()) if len(msc) else None)
+        report.record("published.gmfm_msc_only.max", float(msc["estimate"].max()) if len(msc) else None)
+        report.record("published.gmfm_msc_only.max_k", float(msc["k_studies"].max()) if msc["k_studies"].notna().any()
+                      else None)
     return out
+
+
+def published_gmfm_forest_data(ev: Evidence) -> dict:
+    """Keyword arguments for :func:`mscreview.plotting.forest`: GMFM, this review vs published."""
+    c = published_comparison(ev)
+    g = c[c["outcome"].astype(str).str.upper().str.contains("GMFM|GROSS MOTOR") & c["estimate"].notna()].copy()
+    g["label"] = [f"{r.source}: {r.outcome if r.source != 'This review' else 'GMFM'}"
+                  + (f", {r.timepoint}" if r.timepoint else "") + (f" (k = {int(r.k)})" if pd.notna(r.k) else "")
+                  for r in g.itertuples()]
+    g["label"] = g["label"].str.slice(0, 70)
+    g["yi"] = g["estimate"]
+    return {"data": g, "label": "label", "group": "group", "ci_low": "ci_low", "ci_high": "ci_high",
+            "xlabel": "Pooled GMFM effect (SMD unless stated; > 0 favours cells)",
+            "favours": ("favours control", "favours cell therapy"),
+            "title": "GMFM: this review and published meta-analyses"}
+
+
+def published_preclinical(ev: Evidence) -> pd.DataFrame:
+    """Preclinical published pooled estimates next to this review's direction counts in the same family."""
+    pub = published_estimates(ev)
+    if pub.empty:
+        return pd.DataFrame()
+    pre = pub[pub["population"] == "preclinical"].copy()
+    sd = ev.study_dirs[(ev.study_dirs["population"] == "preclinical") & (ev.study_dirs["product_class"] == "msc")]
+
+    def family(outcome):
+        o = str(outcome).lower()
+        if any(w in o for w in ("motor", "cognitive", "cylinder", "rotarod", "maze", "recognition")):
+            return "function"
+        if any(w in o for w in ("infarct", "neuron", "oligodendro", "lesion")):
+            return "neuroregeneration"
+        if "apoptosis" in o:
+            return "anti_apoptosis"
+        if any(w in o for w in ("glia", "inflamm", "tnf", "astro")):
+            return "immunomodulation"
+        return ""
+
+    pre["family"] = pre["outcome"].map(family)
+    counts = sd.groupby("mechanism")["direction"].agg(
+        lambda s: f"{(s == 'favours_msc').sum()} of {len(s)} studies favour MSC (direction only)")
+    pre["this_review"] = pre["family"].map(counts).fillna("")
+    pre["group"] = [_published_group(r) for r in pre.to_dict("records")]
+    return pre[["review_id", "group", "subgroup", "outcome", "measure", "k_studies", "estimate", "ci_low", "ci_high",
+                "family", "this_review", "source_locator", "source_url"]].reset_index(drop=True)
+
+
+def published_note(ev: Evidence) -> str:
+    """Where the published meta-analyses' numbers come from, and what they are."""
+    pub = published_estimates(ev)
+    if pub.empty:
+        return ("No table of published pooled estimates exists yet (looked for "
+                + ", ".join(f"`{p}`" for p in PUBLISHED_FILES) + "): the comparison is not shown. Published numbers "
+                "are never typed into a notebook.")
+    by = pub.groupby("review_id").size()
+    return (f"{len(pub)} published pooled estimates from {len(by)} reviews ("
+            + ", ".join(f"{k} {v}" for k, v in by.items())
+            + f") are read from `{pub.attrs['file']}`, each with the URL and locator of the page it was read on. "
+            "Only Xie 2020 and Paton 2025 pool MSC trials alone; the others pool other cell products as well, so "
+            "they answer a different question.")
 
 
 # ---------------------------------------------------------------------------
@@ -1084,7 +1203,7 @@ def export_forests(ev: Evidence, notebook: str) -> list:
     family with a pooled estimate; returns the exported figures."""
     from . import figures, plotting
 
-    out = []
+    out = figures.ExportedFigures()
     for fam in pooled_families(ev):
         kw = forest_data(ev, *fam)
         fig = plotting.forest(**kw)
@@ -1108,24 +1227,11 @@ def ae_forest_data(ev: Evidence) -> dict:
             "title": "Adverse events in controlled trials"}
 
 
-def published_note(ev: Evidence) -> str:
-    """Whether the published meta-analyses' numbers are available, and from where."""
-    p = ev.root / PUBLISHED_FILE
-    if p.exists():
-        n = len(pd.read_csv(p))
-        return (f"{n} published estimates read from `{PUBLISHED_FILE}` (each with its source URL and locator).")
-    return (f"`{PUBLISHED_FILE}` does not exist yet: the published pooled estimates of Xie 2020, "
-            "Eggenberger 2019, Paton 2025 (clinical) and Archambault 2017, Paton 2023 (animal) have not been "
-            "extracted with locators, so they are not shown. Their numbers are never typed into a notebook; "
-            "once the file exists (columns review, outcome, measure, k, estimate, ci_low, ci_high, model, "
-            "source_url, locator) the comparison table fills in on the next build.")
-
-
 def export_funnels(ev: Evidence, notebook: str) -> list:
     """Contour-enhanced funnel plots (with trim-and-fill) for families with k >= 10."""
     from . import bias, figures, plotting
 
-    out = []
+    out = figures.ExportedFigures()
     for name, g in families_for_robustness(ev).items():
         if len(g) < MIN_K_SMALL_STUDY:
             continue
@@ -1159,7 +1265,7 @@ def export_leave1out(ev: Evidence, notebook: str) -> list:
     from . import figures, plotting, sensitivity
     from .meta import rma
 
-    out = []
+    out = figures.ExportedFigures()
     for name, g in families_for_robustness(ev).items():
         if len(g) < MIN_K_LEAVE1OUT:
             continue
@@ -1178,7 +1284,7 @@ def export_gosh(ev: Evidence, notebook: str, min_k: int = 6) -> list:
     from . import figures, plotting
     from .gosh import gosh
 
-    out = []
+    out = figures.ExportedFigures()
     for name, g in families_for_robustness(ev).items():
         if len(g) < min_k:
             continue
@@ -1194,7 +1300,7 @@ def export_rob(ev: Evidence, notebook: str) -> list:
     """Traffic-light and summary plots for every risk-of-bias tool used."""
     from . import figures, plotting
 
-    out = []
+    out = figures.ExportedFigures()
     names = {"SYRCLE": "syrcle", "RoB2": "rob2", "ROBINS-I": "robins_i"}
     for tool in rob_tools(ev):
         rb = ev.risk_of_bias[ev.risk_of_bias["tool"] == tool]
