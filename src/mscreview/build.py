@@ -401,11 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="notebooks run in parallel (default 2)")
     ap.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (stems)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--out", default=None, metavar="DIR",
+                    help="publish figures/ and review/ outputs under DIR instead of the repository")
+    ap.add_argument("--build-dir", default=None, metavar="DIR", help="stamp and executed notebooks (default build/)")
     args = ap.parse_args(argv)
     root = paths.ROOT
     try:
         s = build(root, force=args.force, workers=args.workers, notebooks=args.only,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, out_root=args.out, build_dir=args.build_dir)
     except BuildError as exc:
         print(f"\nBUILD FAILED: {exc}", file=sys.stderr)
         print("Nothing was published; figures/ and review/ are unchanged. Executed copies (with the "
