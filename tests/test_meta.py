@@ -338,3 +338,19 @@ def test_subgroup_with_single_study_uses_equal_effects():
     assert single.se == pytest.approx(math.sqrt(0.05))
     with pytest.raises(ValueError, match="not found"):
         subgroup(d, "zz")
+
+
+@pytest.mark.parametrize("method", list(T.METHODS))
+def test_batch_sets_with_one_or_two_studies_are_quiet(method):
+    rng = np.random.default_rng(0)
+    Y, V = rng.normal(size=(5, 6)), rng.uniform(0.1, 0.5, (5, 6))
+    M = np.ones((5, 6), bool)
+    M[0, 1:] = False
+    M[1, 2:] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = T.fit_batch(Y, V, M, method=method, test="z")
+    assert f.tau2[0] == 0.0 and f.k[0] == 1
+    assert f.estimate[0] == Y[0, 0] and f.se[0] == pytest.approx(math.sqrt(V[0, 0]))
+    r = rma(Y[1, :2], V[1, :2], method=method)
+    assert f.tau2[1] == pytest.approx(r.tau2, abs=1e-12)

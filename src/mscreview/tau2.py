@@ -213,8 +213,9 @@ def _fisher_step(y, v, m, k, t, method):
     W, sw, mu, R = _wsums(y, v, m, t)
     WR = W * R
     if method == "EB":
-        adj = ((WR * R).sum(axis=1) * k / (k - 1) - k) / sw
-        return np.where(np.isnan(adj), 0.0, adj)
+        with np.errstate(divide="ignore", invalid="ignore"):  # k = 1 sets: tau2 = 0 later
+            adj = ((WR * R).sum(axis=1) * k / (k - 1) - k) / sw
+        return np.where(np.isfinite(adj), adj, 0.0)
     W2 = W * W
     sw2 = W2.sum(axis=1)
     a = (WR * WR).sum(axis=1)
