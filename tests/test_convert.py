@@ -112,3 +112,14 @@ def test_harmonise_direction():
         harmonise_direction([1.0, 2.0], [True, None])
     with pytest.raises(ValueError, match="true/false"):
         harmonise_direction([1.0], ["maybe"])
+
+
+def test_conv_fivenum_walter2007_expected_range():
+    # expected range of 2 standard normal draws is 2/sqrt(pi) (E|X1 - X2| = 2/sqrt(pi))
+    out = conv_fivenum(min=[0.0], median=[1.0], max=[2.0], n=[5], method="walter2007", test=False)
+    from mscreview.convert import _expected_range
+    assert _expected_range(2)[0] == pytest.approx(2 / math.sqrt(math.pi), rel=1e-9)
+    # known value: expected range of 5 normal draws = 2.325929 (tables of d2 in quality control)
+    assert _expected_range(5)[0] == pytest.approx(2.325929, abs=1e-6)
+    assert out["sd"][0] == pytest.approx(2 / 2.325929, rel=1e-6)
+    assert out["mean"][0] == 1.0

@@ -19,6 +19,9 @@ Methods*, 11(5), 641-654.
 Hozo, S. P., Djulbegovic, B., & Hozo, I. (2005). Estimating the mean and
 variance from the median, range, and the size of a sample. *BMC Medical
 Research Methodology*, 5, 13.
+Walter, S. D., & Yao, X. (2007). Effect sizes can be calculated for studies
+reporting ranges for outcome variables in systematic reviews. *Journal of
+Clinical Epidemiology*, 60(8), 849-852.
 Bland, M. (2015). Estimating mean and standard deviation from the sample size,
 three quartiles, minimum, and maximum. *International Journal of Statistics
 in Medical Research*, 4(1), 57-64.
@@ -79,6 +82,7 @@ FIVENUM_METHODS = {
         "hozo2005": "Hozo et al. (2005): (min + 2 median + max)/4 if n <= 25 else median (case 1 only)",
         "wan2014": "Wan et al. (2014)",
         "bland2015": "Bland (2015) (case 3; = Wan for the mean)",
+        "walter2007": "Walter & Yao (2007): the median (case 1 only)",
     },
     "sd": {
         "rec": "Wan et al. (2014) for cases 1-2, Shi et al. (2020) for case 3",
@@ -86,8 +90,21 @@ FIVENUM_METHODS = {
         "shi2020": "Shi et al. (2020), equation (10) (case 3)",
         "hozo2005": "Hozo et al. (2005) (case 1 only)",
         "bland2015": "Bland (2015) (case 3 only)",
+        "walter2007": "Walter & Yao (2007): range / expected range of n normal draws (case 1 only)",
     },
 }
+
+
+def _expected_range(n):
+    """Expected range of n standard normal draws: integral of 1 - (1-Phi)^n - Phi^n."""
+    from scipy.integrate import quad
+    from scipy.special import ndtr
+
+    def one(ni):
+        if not np.isfinite(ni):
+            return np.nan
+        return quad(lambda x: 1 - (1 - ndtr(x)) ** ni - ndtr(x) ** ni, -np.inf, np.inf)[0]
+    return np.array([one(x) for x in np.atleast_1d(n)])
 
 
 def conv_fivenum(min=None, q1=None, median=None, q3=None, max=None, n=None, *,
@@ -98,6 +115,7 @@ def conv_fivenum(min=None, q1=None, median=None, q3=None, max=None, n=None, *,
     (3) all five.  A normal distribution is assumed; when ``test`` is true, a
     significant skewness test (Shi et al.) leaves the row as NaN, because the
     normal-theory formulas would mislead.  Rows with ``n < 5`` are NaN.
+    metafor's log-normal option (``dist="lnorm"``) is not implemented.
 
     Parameters
     ----------
@@ -166,6 +184,7 @@ def conv_fivenum(min=None, q1=None, median=None, q3=None, max=None, n=None, *,
         mean = {"rec": luo, "luo2016": luo, "wan2014": wan_mean,
                 "bland2015": np.where(case3, wan_mean, np.nan),
                 "hozo2005": np.where(case1, np.where(n <= 25, (a + 2 * m + d) / 4, m), np.nan),
+                "walter2007": np.where(case1, m, np.nan),
                 }[m_mean]
         wan1 = (d - a) / xi
         wan2 = (c - b) / eta
@@ -177,6 +196,8 @@ def conv_fivenum(min=None, q1=None, median=None, q3=None, max=None, n=None, *,
             sd = np.select([case1, case2, case3], [wan1, wan2, (wan1 + wan2) / 2], np.nan)
         elif m_sd == "shi2020":
             sd = np.where(case3, shi, np.nan)
+        elif m_sd == "walter2007":
+            sd = np.where(case1 & ~na(n), (d - a) / _expected_range(n), np.nan)
         elif m_sd == "hozo2005":
             hz = np.where(n <= 15, np.sqrt(((a - 2 * m + d) ** 2 / 4 + (d - a) ** 2) / 12),
                           np.where(n <= 70, (d - a) / 4, (d - a) / 6))
