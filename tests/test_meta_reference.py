@@ -83,6 +83,7 @@ def check_fit(res, v, method, scale, label, pred=True, closed=CLOSED):
     _close(res.qm, v["QM"], tol, tol, f"{label} QM")
     _close(res.qm_pvalue, v["QMp"], tol, 1e-14, f"{label} QM p")
     _close(res.s2w, v["s2w"], tol, tol, f"{label} s2w")
+    _close(res.weights, v["weights"], tol, tol * 100, f"{label} weights (%)")
     if res.test != "z":
         assert res.df == _scalar(v["ddf"])
     if pred and v.get("pi.lb"):  # metafor gives no PI for EE models

@@ -127,7 +127,7 @@ fitvals <- function(res) {
             ci.lb = num(res$ci.lb), ci.ub = num(res$ci.ub), tau2 = num(res$tau2),
             se.tau2 = num(res$se.tau2), I2 = num(res$I2), H2 = num(res$H2), QE = num(res$QE),
             QEp = num(res$QEp), QM = num(res$QM), QMp = num(res$QMp), k = res$k, p = res$p,
-            ddf = num(res$ddf), s2w = num(res$s2w))
+            ddf = num(res$ddf), s2w = num(res$s2w), weights = num(weights(res)))
   v
 }
 
