@@ -142,3 +142,24 @@ def test_unknown_csv_in_a_batch_is_reported(staged):
     res = merge_staging.merge(staged)
     (e,) = res.log
     assert (e.batch, e.file, e.action) == ("A", "extra_rows.csv", "skipped_file")
+
+
+def test_update_files_applied_only_when_asked(staged):
+    _write(staged / "data/staging/B/studies_updates.csv",
+           [["study_id", "column", "new_value", "reason"], ["RatA2020", "country", "Narnia", "read in Methods"],
+            ["Ghost2000", "country", "X", "no such study"], ["RatA2020", "colour", "red", "no such column"]])
+    _write(staged / "data/staging/B/supersedes.csv",
+           [["old_row_id", "new_row_id", "reason"], ["RatA2020_01", "RatA2020_02", "better row"],
+            ["RatA2020_99", "RatA2020_02", "missing"]])
+    res = merge_staging.merge(staged)
+    assert sorted((e.file, e.action) for e in res.log) == [("studies_updates.csv", "skipped_file"),
+                                                          ("supersedes.csv", "skipped_file")]
+    res = merge_staging.merge(staged, apply_updates=True)
+    acts = [(e.file, e.line, e.action, e.column) for e in res.log]
+    assert acts == [("studies_updates.csv", 2, "updated", "country"), ("studies_updates.csv", 3, "reported", "country"),
+                    ("studies_updates.csv", 4, "reported", "colour"), ("supersedes.csv", 2, "superseded", "row_id"),
+                    ("supersedes.csv", 3, "reported", "row_id")]
+    assert [r["country"] for r in res.tables["data/studies.csv"] if r["study_id"] == "RatA2020"] == ["Narnia"]
+    ids = [r["row_id"] for r in res.tables["data/extracted.csv"]]
+    assert "RatA2020_01" not in ids and len(ids) == 10
+    assert len(res.origins["data/extracted.csv"]) == 10

@@ -20,9 +20,14 @@ duplicate is logged).
 The log is printed and written to ``review/merge_log.csv`` (batch, file, line, column, action,
 before, after).
 
+A batch may also correct rows of other batches with ``<table>_updates.csv`` (key, column,
+new_value, reason ...) and ``supersedes.csv`` (old_row_id, new_row_id, reason); these are
+applied only with ``--apply-updates``, each change logged (otherwise reported as skipped).
+
 Usage::
 
     .venv/bin/python -m mscreview.merge_staging            # merge and write
+    .venv/bin/python -m mscreview.merge_staging --apply-updates   # also apply update files
     .venv/bin/python -m mscreview.merge_staging --dry-run  # report only
 """
 from __future__ import annotations
@@ -51,7 +56,7 @@ class LogEntry:
     file: str
     line: int
     column: str
-    action: str      # normalised | reported | dropped_identical_duplicate | conflict | skipped_file
+    action: str      # normalised | updated | unchanged | superseded | reported | dropped_identical_duplicate | conflict | skipped_file
     before: str
     after: str
 
@@ -60,6 +65,9 @@ class LogEntry:
         col = f" column '{self.column}'" if self.column else ""
         if self.action == "normalised":
             return f"{where}:{col} normalised {self.before!r} -> {self.after!r}"
+        if self.action in ("updated", "unchanged"):
+            short = [t if len(t) <= 60 else t[:57] + "..." for t in (self.before, self.after)]
+            return f"{where}:{col} {self.action}: {short[0]!r} -> {short[1]!r}"
         return f"{where}:{col} {self.action}: {self.before}" + (f" ({self.after})" if self.after else "")
 
 
@@ -77,7 +85,7 @@ class MergeResult:
 
     @property
     def n_reported(self) -> int:
-        return sum(e.action != "normalised" for e in self.log)
+        return sum(e.action not in ("normalised", "updated", "unchanged", "superseded") for e in self.log)
 
 
 _BOOL = {"true": "true", "false": "false"}
@@ -110,7 +118,69 @@ def _sort_key(table: str, row: dict):
     return tuple(tuple(_natural(row.get(k, ""))) for k in key)
 
 
-def merge(root: Path | str | None = None, batches: list[str] | None = None) -> MergeResult:
+#: Optional correction files a batch may write for rows of *other* batches (applied only with
+#: ``apply_updates=True``; every change logged): ``<table>_updates.csv`` with the table's primary
+#: key column, ``column``, ``new_value`` (+ free documentation columns such as reason, source_url,
+#: locator), and ``supersedes.csv`` (``old_row_id, new_row_id, reason``) that drops an extracted row
+#: replaced by a better one.
+UPDATE_FILES = {f"{Path(t).stem}_updates.csv": t for t in schema.TABLES}
+SUPERSEDES_FILE = "supersedes.csv"
+
+
+def _apply_updates(result: MergeResult, staging: Path, batches: list[str]) -> None:
+    for batch in batches:
+        for fname, table in UPDATE_FILES.items():
+            path = staging / batch / fname
+            if not path.exists():
+                continue
+            key = schema.PRIMARY_KEYS[table]
+            header, rows = read_raw(path)
+            need = key + ["column", "new_value"]
+            if any(c not in header for c in need):
+                result.log.append(LogEntry(batch, fname, 1, "", "reported", f"update file lacks columns {need}",
+                                           "not applied"))
+                continue
+            names = schema.columns(table)
+            for line, fields in rows:
+                u = dict(zip(header, fields))
+                k = tuple(u[c].strip() for c in key)
+                col, new = u["column"].strip(), u["new_value"]
+                targets = [i for i, r in enumerate(result.tables[table]) if tuple(r.get(c, "") for c in key) == k]
+                if col not in names:
+                    result.log.append(LogEntry(batch, fname, line, col, "reported", f"update of unknown column {col!r}",
+                                               "not applied"))
+                elif len(targets) != 1:
+                    result.log.append(LogEntry(batch, fname, line, col, "reported",
+                                               f"update target {'/'.join(k)} found {len(targets)} times in {table}",
+                                               "not applied"))
+                else:
+                    row = result.tables[table][targets[0]]
+                    before = row[col]
+                    row[col] = new
+                    result.log.append(LogEntry(batch, fname, line, col, "updated" if before != new else "unchanged",
+                                               before, new))
+        path = staging / batch / SUPERSEDES_FILE
+        if path.exists():
+            header, rows = read_raw(path)
+            table = "data/extracted.csv"
+            for line, fields in rows:
+                u = dict(zip(header, fields))
+                old, new = u.get("old_row_id", "").strip(), u.get("new_row_id", "").strip()
+                ids = [r["row_id"] for r in result.tables[table]]
+                if old not in ids or new not in ids:
+                    result.log.append(LogEntry(batch, SUPERSEDES_FILE, line, "row_id", "reported",
+                                               f"supersedes {old} -> {new}: "
+                                               f"{'old' if old not in ids else 'new'} row not found", "not applied"))
+                    continue
+                i = ids.index(old)
+                del result.tables[table][i]
+                del result.origins[table][i]
+                result.log.append(LogEntry(batch, SUPERSEDES_FILE, line, "row_id", "superseded", old,
+                                           f"{new}: {u.get('reason', '')}"))
+
+
+def merge(root: Path | str | None = None, batches: list[str] | None = None,
+          apply_updates: bool = False) -> MergeResult:
     """Concatenate the staging tables of every batch into final tables (in memory).
 
     Parameters
@@ -119,6 +189,10 @@ def merge(root: Path | str | None = None, batches: list[str] | None = None) -> M
         Repository root (default :data:`mscreview.paths.ROOT`).
     batches : list of str, optional
         Batch folder names under ``data/staging`` (default: every folder, sorted).
+    apply_updates : bool
+        Apply the batches' ``<table>_updates.csv`` and ``supersedes.csv`` files (see
+        :data:`UPDATE_FILES`) after concatenation, logging each change; otherwise they are
+        reported as skipped files.
 
     Returns
     -------
@@ -132,9 +206,13 @@ def merge(root: Path | str | None = None, batches: list[str] | None = None) -> M
     known = {Path(t).name for t in schema.TABLES}
     for batch in batches:
         for path in sorted((staging / batch).glob("*.csv")):
-            if path.name not in known:
-                result.log.append(LogEntry(batch, path.name, 0, "", "skipped_file",
-                                           "CSV file that is not one of the schema's tables", "not merged"))
+            if path.name in known:
+                continue
+            if apply_updates and (path.name in UPDATE_FILES or path.name == SUPERSEDES_FILE):
+                continue
+            why = ("update file (use --apply-updates to apply it)" if path.name in UPDATE_FILES
+                   or path.name == SUPERSEDES_FILE else "CSV file that is not one of the schema's tables")
+            result.log.append(LogEntry(batch, path.name, 0, "", "skipped_file", why, "not merged"))
     for table, cols in schema.TABLES.items():
         names = [c.name for c in cols]
         fname = Path(table).name
@@ -195,6 +273,8 @@ def merge(root: Path | str | None = None, batches: list[str] | None = None) -> M
         order = sorted(range(len(merged)), key=lambda i: _sort_key(table, merged[i]))
         result.tables[table] = [merged[i] for i in order]
         result.origins[table] = [where[i] for i in order]
+    if apply_updates:
+        _apply_updates(result, staging, batches)
     return result
 
 
@@ -258,14 +338,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", action="append", default=None, help="batch folder(s) to merge (default all)")
     parser.add_argument("--dry-run", action="store_true", help="report only; write nothing")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    parser.add_argument("--apply-updates", action="store_true",
+                        help="apply <table>_updates.csv and supersedes.csv files of the batches (logged)")
     args = parser.parse_args(argv)
-    result = merge(args.root, args.batch)
+    result = merge(args.root, args.batch, apply_updates=args.apply_updates)
     if not args.quiet:
         for e in result.log:
             print(e)
     for table, rows in result.tables.items():
         print(f"{table}: {len(rows)} rows")
-    print(f"merge: {result.n_normalised} normalisation(s), {result.n_reported} problem(s) reported")
+    n_upd = sum(e.action in ("updated", "superseded") for e in result.log)
+    print(f"merge: {result.n_normalised} normalisation(s), {n_upd} update(s) applied, "
+          f"{result.n_reported} problem(s) reported")
     if args.dry_run:
         return 0
     write(result, args.root)
