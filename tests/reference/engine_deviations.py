@@ -51,6 +51,7 @@ def fit_groups(res, v, kind):
         v["beta"] + v["se"] + v["ci.lb"] + v["ci.ub"])
     add(f"{kind} statistic, p-value", np.r_[res.beta_statistic, res.beta_pvalue], v["zval"] + v["pval"])
     add(f"{kind} Q, I2, H2, QM", [res.q, res.i2, res.h2, res.qm], [v["QE"][0], v["I2"][0], v["H2"][0], v["QM"][0]])
+    add(f"{kind} weights (%)", res.weights, v["weights"])
     if v.get("pi.lb"):
         add(f"{kind} prediction interval", [res.pi_low, res.pi_high], [v["pi.lb"][0], v["pi.ub"][0]])
     if "confint" in v:
