@@ -26,7 +26,7 @@ def ids(fn):
 
 
 def test_reference_grid_is_complete():
-    assert len(ids("regtest")) >= 108
+    assert len(ids("regtest")) >= 132
     assert len(ids("ranktest")) >= 14
     assert len(ids("trimfill")) >= 108
 

@@ -24,7 +24,6 @@ Statistical Software, 36(3), 1-48.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
 
 import numpy as np
 import pandas as pd

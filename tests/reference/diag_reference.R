@@ -49,9 +49,11 @@ dat_of <- function(d) {
 for (nm in c("bcg", "molloy2014", "pagliaro1992", "random_k12_asym", "hackshaw1998")) {
   d <- sets[[nm]]
   preds <- if (is.null(d$ni)) c("sei", "vi") else c("sei", "vi", "ni", "ninv")
-  for (method in c("REML", "DL", "FE")) for (test in c("z", "knha")) for (model in c("rma", "lm")) for (pr in preds) {
+  for (method in c("REML", "DL", "FE", "ML", "PM", "HE", "EB", "SJ", "HS")) for (test in c("z", "knha")) for (model in c("rma", "lm")) for (pr in preds) {
     if (model == "lm" && (method != "REML" || test != "z")) next
     if (method == "FE" && test == "knha") next
+    # the other estimators once each (bcg, test z, model rma) to cover the meta-regression fitter
+    if (!(method %in% c("REML", "DL", "FE")) && (nm != "bcg" || test != "z" || model != "rma")) next
     fit <- rma(yi, vi, data = d, method = method, test = test, control = ctrl)
     r <- if (is.null(d$ni)) regtest(fit, model = model, predictor = pr) else regtest(fit, model = model, predictor = pr, ni = d$ni)
     add(paste("regtest", nm, method, test, model, pr, sep = "_"), "regtest",
@@ -128,8 +130,9 @@ for (nm in c("bcg", "normand1999", "random_k8", "random_k6", "molloy2014")) {
              tau2 = if (is.null(cu$tau2)) rep(0, length(cu$estimate)) else num(cu$tau2), i2 = num(cu$I2), h2 = num(cu$H2)))
   }
 }
-# influence with a moderator (meta-regression)
-for (method in c("REML", "DL")) for (test in c("z", "knha")) {
+# influence with a moderator (meta-regression); every tau2 estimator with test z
+for (method in c("REML", "DL", "ML", "PM", "HE", "EB", "SJ", "HS")) for (test in c("z", "knha")) {
+  if (!(method %in% c("REML", "DL")) && test == "knha") next
   fit <- rma(yi, vi, mods = ~ ablat, data = bcg, method = method, test = test, control = ctrl)
   inf <- influence(fit)
   add(paste("influence_mods", "bcg", method, test, sep = "_"), "influence",
@@ -178,7 +181,7 @@ for (nm in c("random_k8", "random_k7")) {
     add(paste("permutest_mods", nm, mod, method, test, sep = "_"), "permutest",
         sprintf("permutest(rma(yi, vi, mods=~%s, method='%s', test='%s'), exact=TRUE)", mod, method, test),
         c(dat_of(d), list(method = method, test = test, mods = mod)),
-        list(pvalue = num(pt$pval), qm_pvalue = num(pt$QMp), n_perm = nrow(pt$zval.perm), exact = TRUE,
+        list(pvalue = num(pt$pval), qm_pvalue = num(pt$QMp), n_perm = nrow(pt$zval.perm), n_failed = sum(is.na(pt$zval.perm[, 1])), exact = TRUE,
              statistic = num(fit$zval), qm = num(fit$QM)))
   }
 }
