@@ -56,6 +56,9 @@ def main() -> int:
     print(f"second cold build     {cold2:6.1f} s")
     print(f"no-change rebuild     {rebuild:6.2f} s   (target <= {REBUILD_TARGET:.0f} s)  "
           f"{'OK' if rebuild <= REBUILD_TARGET and 'Up to date' in out2 else 'MISSED'}")
+    if "Up to date" not in out2:
+        why = [l for l in out2.splitlines() if l.startswith(("Inputs changed", "Outputs missing"))]
+        print(f"  (rebuild not skipped: {why[0] if why else 'see output'}; another process edited inputs?)")
     print(f"byte-identical        {len(a) - len(differ)}/{len(a)} output files identical "
           f"({n_fig} figure files){'' if not differ else '; differ: ' + ', '.join(differ[:10])}")
     return 0 if not differ else 1

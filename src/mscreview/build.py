@@ -122,14 +122,26 @@ def _sha256(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def inputs_hash(root: Path) -> str:
-    """SHA-256 over the relative path and content of every input file."""
+def input_digests(root: Path) -> dict[str, str]:
+    """{relative path: SHA-256} of every input file."""
+    root = Path(root)
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in input_files(root)}
+
+
+def inputs_hash(root: Path, digests: dict[str, str] | None = None) -> str:
+    """SHA-256 over the relative path and content hash of every input file."""
     h = hashlib.sha256()
-    for p in input_files(root):
-        h.update(p.relative_to(root).as_posix().encode())
+    for rel, d in sorted((digests if digests is not None else input_digests(root)).items()):
+        h.update(rel.encode())
         h.update(b"\0")
-        h.update(hashlib.sha256(p.read_bytes()).digest())
+        h.update(bytes.fromhex(d))
     return h.hexdigest()
+
+
+def changed_inputs(stamp: dict | None, digests: dict[str, str]) -> list[str]:
+    """Input files added, removed or changed since the stamp (for the log)."""
+    old = (stamp or {}).get("input_files") or {}
+    return sorted(k for k in set(old) | set(digests) if old.get(k) != digests.get(k))
 
 
 def _read_stamp(build_dir: Path) -> dict | None:
@@ -339,9 +351,18 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
     root = Path(root) if root is not None else paths.ROOT
     out_root = Path(out_root) if out_root is not None else root
     build_dir = Path(build_dir) if build_dir is not None else root / "build"
-    ihash = inputs_hash(root)
-    if not force and notebooks is None and _up_to_date(_read_stamp(build_dir), ihash, out_root):
+    digests = input_digests(root)
+    ihash = inputs_hash(root, digests)
+    stamp = _read_stamp(build_dir)
+    if not force and notebooks is None and _up_to_date(stamp, ihash, out_root):
         return BuildSummary(True, ihash, time.perf_counter() - t0)
+    if stamp and not force:
+        changed = changed_inputs(stamp, digests)
+        if changed:
+            log(f"Inputs changed since the last build: {', '.join(changed[:8])}"
+                + (f" and {len(changed) - 8} more" if len(changed) > 8 else ""))
+        else:
+            log("Outputs missing or modified since the last build: rebuilding.")
 
     if validate:
         from . import validate as v
@@ -388,7 +409,8 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
     summary = BuildSummary(False, ihash, time.perf_counter() - t0, runs, outputs)
     if notebooks is None:
         (build_dir / STAMP_NAME).write_text(json.dumps(
-            {"inputs": ihash, "outputs": outputs}, indent=1, sort_keys=True), encoding="utf-8")
+            {"inputs": ihash, "outputs": outputs, "input_files": digests}, indent=1, sort_keys=True),
+            encoding="utf-8")
     return summary
 
 
