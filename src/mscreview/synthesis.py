@@ -979,7 +979,11 @@ def bayesian(ev: Evidence) -> pd.DataFrame:
         base = _key("bayes", name.replace(" / ", "_"))
         report.record_many(base, {"mu_median": mu["median"], "mu_ci_low": mu["ci_low"], "mu_ci_high": mu["ci_high"],
                                   "p_mu_gt_0": p_pos})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    report.record("bayes.families", len(out))
+    report.record("bayes.min_p_mu_gt_0", float(out["p_mu_gt_0"].min()) if len(out) else None)
+    report.record("bayes.max_p_mu_gt_0", float(out["p_mu_gt_0"].max()) if len(out) else None)
+    return out
 
 
 def prior_sensitivity(ev: Evidence) -> pd.DataFrame:
