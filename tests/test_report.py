@@ -1,0 +1,193 @@
+"""report (numbers, tables, manuscript) and synthesis (the analyses the notebooks call).
+
+Tables and evidence here are SYNTHETIC (made up in this file), except where a test says it
+checks the committed data against an independent hand computation.
+"""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mscreview import report, synthesis
+
+
+@pytest.fixture
+def stage(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSCREVIEW_STAGE", str(tmp_path))
+    monkeypatch.setenv("MSCREVIEW_NOTEBOOK", "99_test")
+    monkeypatch.setattr(report, "_RESULTS", {})
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------
+# numbers and the template
+# ---------------------------------------------------------------------------
+
+def test_render_template_formats_and_drops_comments():
+    res = {"a.est": 0.51234, "a.k": 3, "a.p": 0.0004, "a.p2": 0.0625, "a.name": "very low", "a.none": None,
+           "a.list": ["X", "Y"], "a.big": 125000.0}
+    tpl = ("<!-- {{ not.a.key }} -->\nEst {{ a.est:.2f }}, k = {{ a.k }}, {{ a.p:p }}, {{ a.p2:p }}, "
+           "{{ a.name }}, {{ a.none }}, {{a.list}}, {{ a.est }}, {{ a.big:,.0f }}, {{ a.est:pct }}")
+    assert report.render_template(tpl, res) == (
+        "Est 0.51, k = 3, p < 0.001, p = 0.062, very low, NA, X, Y, 0.51, 125,000, 1%")
+
+
+def test_render_template_lists_every_missing_key_with_its_line():
+    with pytest.raises(KeyError) as ei:
+        report.render_template("ok {{ a }}\n{{ b }} and {{ c:.1f }}", {"a": 1}, source="t.md")
+    msg = str(ei.value)
+    assert "t.md:2: {{ b }}" in msg and "t.md:2: {{ c }}" in msg and "t.md:1" not in msg
+
+
+def test_record_writes_fragment_and_merge_detects_conflicts(stage):
+    report.record("x.a", np.float64(1.5))
+    report.record("x.n", np.int64(3))
+    report.record("x.nan", float("nan"))
+    report.record_many("x.m", {"u": 1, "v": "text"})
+    frag = json.loads((stage / "records" / "99_test.results.json").read_text())
+    assert frag == {"x.a": 1.5, "x.n": 3, "x.nan": None, "x.m.u": 1, "x.m.v": "text"}
+    assert isinstance(frag["x.n"], int)
+    (stage / "records" / "98_other.results.json").write_text(json.dumps({"x.a": 1.5, "y": 2}))
+    assert report.merge_fragments(stage)["y"] == 2
+    (stage / "records" / "97_bad.results.json").write_text(json.dumps({"x.a": 9.0}))
+    with pytest.raises(ValueError, match="'x.a' recorded as 9.0 by 97_bad and 1.5 by"):
+        report.merge_fragments(stage)
+    with pytest.raises(ValueError, match="dotted words"):
+        report.record("bad key", 1)
+
+
+def test_write_table_three_formats_and_index(stage):
+    df = pd.DataFrame({"Study": ["A_1", "B|2"], "g": [0.123456, float("nan")], "n": [10, 20]})
+    t = report.write_table(df, "synthetic_t", "A synthetic table with 50% & more")
+    d = stage / "review" / "tables"
+    assert (d / "synthetic_t.csv").read_text() == "Study,g,n\nA_1,0.123456,10\nB|2,,20\n"
+    md = (d / "synthetic_t.md").read_text()
+    assert "| A_1 | 0.12 | 10 |" in md and "| B\\|2 |  | 20 |" in md
+    tex = (d / "synthetic_t.tex").read_text()
+    assert r"\caption{A synthetic table with 50\% \& more}" in tex and r"A\_1 & 0.12 & 10 \\" in tex
+    assert r"\begin{tabular}{lrr}" in tex and r"\toprule" in tex
+    assert "| `synthetic_t` | A synthetic table with 50% & more | `notebooks/99_test.ipynb` | 2 |" in \
+        (d / "README.md").read_text()
+    assert t.rows == 2 and "**Table `synthetic_t`.**" in t._repr_markdown_()
+    with pytest.raises(ValueError, match="caption"):
+        report.write_table(df, "x", "")
+
+
+def test_fmt_ci():
+    assert report.fmt_ci(0.5, 0.1, 0.9) == "0.50 (95% CI 0.10 to 0.90)"
+    assert report.fmt(None) == "NA" and report.fmt(float("nan")) == "NA"
+
+
+# ---------------------------------------------------------------------------
+# synthesis on a SYNTHETIC evidence object
+# ---------------------------------------------------------------------------
+
+def synthetic_evidence(tmp_path):
+    """Two synthetic RCTs with GMFM at 12 months, adverse events and RoB 2 judgements."""
+    effects = pd.DataFrame({
+        "row_id": ["T1_01", "T2_01"], "study_id": ["SynthTrialA", "SynthTrialB"],
+        "cohort_id": ["SynthTrialA", "SynthTrialB"], "population": "clinical", "product_class": "msc",
+        "msc_source": ["umbilical_cord", "bone_marrow"], "mechanism": "function", "outcome": ["GMFM-88", "GMFM-66"],
+        "timepoint": [12.0, 12.0], "timepoint_unit": "months", "timepoint_days": 365.25,
+        "n1i": [20, 30], "n2i": [20, 30], "yi": [0.8, 0.2], "vi": [0.11, 0.07], "measure": "SMD",
+        "shared_control": False})
+    extracted = pd.DataFrame({
+        "row_id": ["T1_02", "T2_02"], "study_id": ["SynthTrialA", "SynthTrialB"], "mechanism": "safety",
+        "outcome": ["serious adverse events", "serious adverse events"], "comparison_type": "between_groups",
+        "x1i": [0, 1], "n1i": [20, 30], "x2i": [0, 0], "n2i": [20, 30]})
+    rob = pd.DataFrame({"study_id": ["SynthTrialA", "SynthTrialB"], "tool": "RoB2", "domain": "overall",
+                        "judgement": ["some_concerns", "low"]})
+    studies = pd.DataFrame({"study_id": ["SynthTrialA", "SynthTrialB"], "cohort_id": ["SynthTrialA", "SynthTrialB"],
+                            "population": "clinical", "design": "rct", "msc_source": ["umbilical_cord", "bone_marrow"]})
+    empty = pd.DataFrame()
+    return synthesis.Evidence(tmp_path, studies, extracted, rob, empty, empty, empty, effects, empty,
+                              pd.DataFrame(columns=["population", "product_class", "mechanism", "direction",
+                                                    "significant", "basis", "cohort_id"]),
+                              pd.DataFrame(columns=["population", "product_class", "mechanism", "cohort_id",
+                                                    "study_ids", "direction"]))
+
+
+def dl_by_hand(y, v):
+    """DerSimonian-Laird by hand (Cochrane Handbook 10.10.4.1): the independent oracle."""
+    y, v = np.asarray(y, float), np.asarray(v, float)
+    w = 1 / v
+    mu_fe = (w * y).sum() / w.sum()
+    q = (w * (y - mu_fe) ** 2).sum()
+    tau2 = max(0.0, (q - (len(y) - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
+    ws = 1 / (v + tau2)
+    est = (ws * y).sum() / ws.sum()
+    se = math.sqrt(1 / ws.sum())
+    return est, est - 1.959963984540054 * se, est + 1.959963984540054 * se
+
+
+def test_gmfm_by_timepoint_matches_hand_dl_and_records_latest(tmp_path, stage):
+    ev = synthetic_evidence(tmp_path)
+    out = synthesis.gmfm_by_timepoint(ev)
+    assert list(out["months"]) == [12.0] and out["k"].iloc[0] == 2 and out["participants"].iloc[0] == 100
+    est, lo, hi = dl_by_hand([0.8, 0.2], [0.11, 0.07])
+    assert out["dl_z_estimate"].iloc[0] == pytest.approx(est, rel=1e-10)
+    assert out["dl_z_ci_low"].iloc[0] == pytest.approx(lo, rel=1e-10)
+    assert out["dl_z_ci_high"].iloc[0] == pytest.approx(hi, rel=1e-10)
+    assert report._RESULTS["clinical.gmfm.latest.k"] == 2
+    assert report._RESULTS["clinical.gmfm.latest.dl_estimate"] == pytest.approx(est, rel=1e-10)
+
+
+def test_grade_rules_are_applied_as_documented(tmp_path, stage):
+    ev = synthetic_evidence(tmp_path)
+    g = synthesis.grade_sof(ev).set_index("outcome")
+    gm = g.loc["GMFM (SMD) at 12 months"]
+    # high (4) - 1 RoB (some concerns) - 0 inconsistency (I2 <= 50 here?) - imprecision
+    out = synthesis.gmfm_by_timepoint(ev).iloc[0]
+    d_inc = -1 if out["i2"] > 50 else 0
+    crosses = out["reml_knha_ci_low"] <= 0 <= out["reml_knha_ci_high"]
+    d_imp = -(int(crosses) + 1)            # 100 participants < 400 (OIS)
+    expected = {4: "high", 3: "moderate", 2: "low"}.get(max(4 - 1 + d_inc + d_imp, 1), "very low")
+    assert gm["certainty"] == expected
+    assert gm["risk_of_bias"].startswith("-1") and gm["indirectness"] == "0"
+    sae = g.loc["Serious adverse events (RR)"]
+    assert sae["trials"] == 2 and sae["participants"] == 100
+    assert sae["certainty"] == "very low"   # 4 - 1 (RoB) - 2 (1 event, n < 400)
+
+
+def test_adverse_events_rr_and_not_estimable(tmp_path, stage):
+    ev = synthetic_evidence(tmp_path)
+    a = synthesis.adverse_events(ev).set_index("study_id")
+    assert math.isnan(a.loc["SynthTrialA", "rr"]) and "not estimable" in a.loc["SynthTrialA", "note"]
+    # metafor escalc("RR") with 0.5 added to every cell of a table with a zero: (1.5/31) / (0.5/31)
+    assert a.loc["SynthTrialB", "rr"] == pytest.approx((1.5 / 31) / (0.5 / 31), rel=1e-12)
+
+
+def test_published_comparison_reads_numbers_from_the_extracted_file(tmp_path, stage):
+    ev = synthetic_evidence(tmp_path)
+    assert synthesis.published_estimates(ev).empty
+    assert "No table of published pooled estimates" in synthesis.published_note(ev)
+    (tmp_path / "review").mkdir()
+    pd.DataFrame([{"review_id": "SynthReview2020", "population": "clinical", "cell_types": "MSC only",
+                   "outcome": "GMFM", "timepoint": "", "measure": "SMD", "k_studies": 3, "n_participants": 150,
+                   "estimate": 0.9, "ci_low": 0.4, "ci_high": 1.4, "source_url": "https://example.org/t2",
+                   "source_locator": "Table 2"}]).to_csv(tmp_path / "review" / "published_estimates.csv", index=False)
+    c = synthesis.published_comparison(ev)
+    row = c[c["source"] == "SynthReview2020"].iloc[0]
+    assert row["estimate"] == 0.9 and row["group"] == "Published, MSC only"
+    assert "Table 2 (https://example.org/t2)" in row["locator"] and "3 studies vs 2 here" in row["difference"]
+    assert (c["source"] == "This review").any()
+
+
+# ---------------------------------------------------------------------------
+# the committed data, against an independent computation
+# ---------------------------------------------------------------------------
+
+def test_committed_gmfm_pooling_matches_hand_dl(stage):
+    ev = synthesis.evidence()
+    g = synthesis.gmfm_effects(ev)
+    out = synthesis.gmfm_by_timepoint(ev)
+    pooled = out[out["k"] >= 2]
+    if pooled.empty:
+        pytest.skip("no GMFM timepoint with two trials in the committed data")
+    for _, r in pooled.iterrows():
+        sg = g[g["months"] == r["months"]]
+        est, lo, hi = dl_by_hand(sg["yi"], sg["vi"])
+        assert r["dl_z_estimate"] == pytest.approx(est, rel=1e-9)
+        assert (r["dl_z_ci_low"], r["dl_z_ci_high"]) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
