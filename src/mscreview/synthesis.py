@@ -384,6 +384,40 @@ def _tp(r) -> str:
     return f"{r.timepoint:g} {unit}".strip()
 
 
+def all_effects_multilevel(ev: Evidence) -> pd.DataFrame:
+    """Every effect of a family, not one per study: three-level model (effects within
+    cohorts, REML; :func:`mscreview.multilevel.rma_mv`) with CR2 cluster-robust inference by
+    cohort (:func:`mscreview.robust.coef_test`), protocol 6.4. Families with effects from fewer
+    than two cohorts are listed with the reason. Recorded."""
+    from .multilevel import rma_mv
+    from .robust import coef_test
+
+    e = ev.effects
+    rows = []
+    if e.empty:
+        return pd.DataFrame()
+    for key, g in e.groupby(["population", "product_class", "mechanism"], sort=True):
+        cohorts = g["cohort_id"].where(g["cohort_id"].notna(), g["study_id"])
+        rec = dict(zip(["population", "product_class", "mechanism"], key))
+        rec.update(effects=len(g), cohorts=int(cohorts.nunique()))
+        if cohorts.nunique() < 2:
+            rec["note"] = "effects from one cohort: no between-study model"
+        else:
+            f = rma_mv(g["yi"].to_numpy(float), g["vi"].to_numpy(float), study=cohorts.to_numpy(),
+                       es_id=g["row_id"].to_numpy(), method="REML")
+            r = coef_test(f, cohorts.to_numpy())
+            rec.update(estimate=f.estimate, ci_low=f.ci_low, ci_high=f.ci_high, sigma2_between=f.sigma2[0],
+                       sigma2_within=f.sigma2[1], cr2_se=float(r.se[0]), cr2_df=float(r.df[0]),
+                       cr2_ci_low=float(r.ci_low[0]), cr2_ci_high=float(r.ci_high[0]), cr2_pvalue=float(r.pvalue[0]),
+                       note="CR2 with few clusters has few degrees of freedom" if cohorts.nunique() < 5 else "")
+            base = _key("multilevel", *key)
+            report.record_many(base, {"effects": len(g), "cohorts": int(cohorts.nunique()), "estimate": f.estimate,
+                                      "cr2_ci_low": float(r.ci_low[0]), "cr2_ci_high": float(r.ci_high[0]),
+                                      "cr2_df": float(r.df[0])})
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
 def pooled_families(ev: Evidence) -> list[tuple[str, str, str]]:
     """(population, product class, mechanism) of every family with a pooled estimate."""
     pb = pooled_by_mechanism(ev)
