@@ -904,11 +904,14 @@ def published_note(ev: Evidence) -> str:
                 + ", ".join(f"`{p}`" for p in PUBLISHED_FILES) + "): the comparison is not shown. Published numbers "
                 "are never typed into a notebook.")
     by = pub.groupby("review_id").size()
+    msc_only = pub["cell_types"].astype(str).str.lower().str.startswith("msc only")
+    only = sorted(set(pub.loc[msc_only, "review_id"]))
+    mixed = sorted(set(pub.loc[~msc_only, "review_id"]) - set(only))
     return (f"{len(pub)} published pooled estimates from {len(by)} reviews ("
             + ", ".join(f"{k} {v}" for k, v in by.items())
             + f") are read from `{pub.attrs['file']}`, each with the URL and locator of the page it was read on. "
-            "Only Xie 2020 and Paton 2025 pool MSC trials alone; the others pool other cell products as well, so "
-            "they answer a different question.")
+            f"MSC products only: {', '.join(only) or 'none'}. Other cell products pooled as well (a different "
+            f"question): {', '.join(mixed) or 'none'}.")
 
 
 # ---------------------------------------------------------------------------
