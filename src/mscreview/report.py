@@ -231,10 +231,13 @@ def say(template: str, **extra):
     """A narrative sentence from recorded numbers, for a notebook's Markdown output.
 
     ``template`` uses the same placeholders as the manuscript
-    (``"{{ clinical.gmfm.k:d }} trials"``); ``extra`` adds values by name.
+    (``"{{ clinical.gmfm.k:d }} trials"``); ``extra`` adds values by name. During a build
+    only the numbers recorded by the running notebook can be cited (the others' are not final yet).
     Returns an ``IPython.display.Markdown`` when IPython is available, else the text.
     """
-    res = results()
+    # during a build, notebooks run in parallel and review/results.json is the previous build's:
+    # a sentence may cite only what this notebook recorded
+    res = dict(_RESULTS) if _stage() is not None else results()
     res.update(extra)
     text = render_template(template, res, source="say()")
     try:

@@ -1110,8 +1110,11 @@ def rob_summary_table(ev: Evidence) -> pd.DataFrame:
         report.record("rob.SYRCLE.share_unclear", None)
         return pd.DataFrame()
     t = pd.crosstab([rb["tool"], rb["domain"]], rb["judgement"]).reset_index()
+    avail = ev.studies.set_index("study_id")["data_availability"] if not ev.studies.empty else pd.Series(dtype=object)
     for tool, g in rb.groupby("tool"):
         report.record(_key("rob", tool, "studies"), int(g["study_id"].nunique()))
+        report.record(_key("rob", tool, "abstract_only"),
+                      int((g.drop_duplicates("study_id")["study_id"].map(avail) == "abstract_only").sum()))
         for j, n in g["judgement"].value_counts().items():
             report.record(_key("rob", tool, "judgements", j), int(n))
         if tool == "SYRCLE":
@@ -1233,13 +1236,21 @@ def direction_sentence(ev: Evidence) -> str:
     n_msc = int(st["favours_msc"].sum())
     n_mixed = int(st["mixed"].sum())
     unclear = int((ev.directions["significant"] == "unclear").sum())
-    return (f"Across all families, {n_msc} study-level directions favour MSC, {n_ctrl} favour the control and "
+    big = pre[pre["studies"] >= 6]
+    text = (f"Across all families, {n_msc} study-level directions favour MSC, {n_ctrl} favour the control and "
             f"{n_mixed} are mixed. {unclear} of {len(ev.directions)} between-group rows give no usable statement of "
-            f"significance. In preclinical MSC studies, every family with at least 6 studies has a sign-test p below "
-            f"{report.fmt(pre[pre['studies'] >= 6]['pvalue'].max(), '.3f') if (pre['studies'] >= 6).any() else 'NA'}. "
-            "A sign test counts directions, not effect sizes: it cannot say how large the benefit is, and "
-            "a literature in which no study reports a result favouring the control is what selective "
-            "reporting and publication bias would also produce.")
+            "significance. ")
+    if len(big):
+        text += (f"Among the {len(big)} preclinical MSC families with at least six studies, the largest sign-test "
+                 f"p value is {report.fmt(big['pvalue'].max(), '.3g')}. ")
+    text += "A sign test counts directions, not effect sizes: it cannot say how large the benefit is. "
+    if n_ctrl == 0:
+        text += ("No study reports a result favouring the control, which is also what selective reporting and "
+                 "publication bias would produce.")
+    else:
+        text += ("With so few results favouring the control, selective reporting and publication bias remain a "
+                 "plausible part of the explanation.")
+    return text
 
 
 # ---------------------------------------------------------------------------
