@@ -191,3 +191,10 @@ def test_committed_gmfm_pooling_matches_hand_dl(stage):
         est, lo, hi = dl_by_hand(sg["yi"], sg["vi"])
         assert r["dl_z_estimate"] == pytest.approx(est, rel=1e-9)
         assert (r["dl_z_ci_low"], r["dl_z_ci_high"]) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
+
+
+def test_say_in_a_build_cites_only_this_notebooks_numbers(stage, monkeypatch, tmp_path):
+    report.record("mine.k", 4)
+    assert report.say("k = {{ mine.k }}").data == "k = 4"
+    with pytest.raises(KeyError, match="other.k"):
+        report.say("{{ other.k }}")   # recorded by another notebook: not final during a build

@@ -460,33 +460,42 @@ def harvest(data, *, col="mechanism", direction="direction", significant="signif
             ax=None, width="double"):
     """Harvest plot (Ogilvie et al. 2008): for each domain, one bar per result in
     three columns (favours control / no difference or mixed / favours MSC);
-    tall bars are significant results, short bars non-significant ones.
+    tall bars are results reported as significant, short bars the others.
     """
     import pandas as pd
 
     df = pd.DataFrame(data)
     cols_ = list(dict.fromkeys(df[col].tolist()))
+    if col == "mechanism":
+        from .schema import MECHANISMS
+        cols_ = [m for m in MECHANISMS if m in cols_] + [m for m in cols_ if m not in MECHANISMS]
     fig, axs = new_figure(width, 45.0, nrows=1, ncols=len(cols_), sharey=True, squeeze=False) if ax is None \
         else (ax.figure, np.array([[ax]]))
     axs = axs[0]
     cats = [("favours_control", "control"), ("no_difference", "none/mixed"), ("favours_msc", "MSC")]
     colors = [PALETTE[3], "#999999", PALETTE[0]]
+
+    def members(sub, cat):
+        if cat == "no_difference":
+            return sub[sub[direction].isin(["no_difference", "mixed"])]
+        return sub[sub[direction] == cat]
+
+    # one slot per result; each category gets as many slots as the fullest category needs
+    slots = max(1, max(len(members(df[df[col] == c], cat)) for c in cols_ for cat, _ in cats)) + 1
     for j, c in enumerate(cols_):
         a = axs[j] if len(axs) > 1 else axs[0]
         sub = df[df[col] == c]
         for ci, (cat, lab) in enumerate(cats):
-            if cat == "no_difference":
-                s = sub[sub[direction].isin(["no_difference", "mixed"])]
-            else:
-                s = sub[sub[direction] == cat]
-            for bi, (_, r) in enumerate(s.iterrows()):
-                hgt = 1.0 if r[significant] == "yes" else 0.5
-                a.bar(ci * 10 + bi, hgt, width=0.8, color=colors[ci], lw=0)
-        a.set_xticks([c_ * 10 + 3 for c_ in range(3)], [lab for _, lab in cats], fontsize=5.5)
-        a.set_title(str(c).replace("_", " "), fontsize=6.5)
+            s_ = members(sub, cat)
+            if len(s_):
+                hgt = np.where(s_[significant].to_numpy() == "yes", 1.0, 0.5)
+                a.bar(ci * slots + np.arange(len(s_)), hgt, width=0.8, color=colors[ci], lw=0)
+        a.set_xticks([ci * slots + (slots - 2) / 2 for ci in range(3)], [lab for _, lab in cats], fontsize=5.5,
+                     rotation=90)
+        a.set_title(str(c).replace("_", " "), fontsize=6)
         a.set_yticks([])
         a.spines["left"].set_visible(False)
-        a.set_xlim(-1, 30)
+        a.set_xlim(-1, 3 * slots - 1)
         if len(axs) == 1:
             break
     if title:
