@@ -260,7 +260,7 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
             tick.set_fontweight("bold")
     ax.tick_params(axis="y", length=0)
     ax.spines["left"].set_visible(False)
-    ax.set_ylim(0.3, n + 0.7)
+    ax.set_ylim(0.3, n + 1.1)   # headroom for the column header below the title
     finite = [x for x in xs_all if _finite(x) and np.isfinite(x)]
     if finite:
         lo_x, hi_x = min(finite + ([nul] if nul is not None else [])), max(finite + ([nul] if nul is not None else []))
@@ -274,8 +274,8 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
         if txt:
             ax.annotate(txt, xy=(1.02, y), xycoords=("axes fraction", "data"), ha="left", va="center",
                         fontsize=6, annotation_clip=False)
-    ax.annotate("Estimate [95% CI]", xy=(1.02, n + 0.6), xycoords=("axes fraction", "data"), ha="left",
-                va="bottom", fontsize=6, fontweight="bold", annotation_clip=False)
+    ax.annotate("Estimate [95% CI]", xy=(1.02, n + 0.75), xycoords=("axes fraction", "data"), ha="left",
+                va="center", fontsize=6, fontweight="bold", annotation_clip=False)
     if xscale == "log":
         from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
         lo_, hi_ = ax.get_xlim()

@@ -856,11 +856,15 @@ def published_comparison(ev: Evidence) -> pd.DataFrame:
 def published_gmfm_forest_data(ev: Evidence) -> dict:
     """Keyword arguments for :func:`mscreview.plotting.forest`: GMFM, this review vs published."""
     c = published_comparison(ev)
-    g = c[c["outcome"].astype(str).str.upper().str.contains("GMFM|GROSS MOTOR") & c["estimate"].notna()].copy()
+    # standardised effects only (an MD of another scale would not be comparable); the measure is
+    # missing on some pages read (kept, flagged in the label)
+    g = c[c["outcome"].astype(str).str.upper().str.contains("GMFM|GROSS MOTOR") & c["estimate"].notna()
+          & c["measure"].fillna("").isin(["SMD", ""])].copy()
     g["label"] = [f"{r.source}: {r.outcome if r.source != 'This review' else 'GMFM'}"
                   + (f", {r.timepoint}" if r.timepoint else "") + (f" (k = {int(r.k)})" if pd.notna(r.k) else "")
+                  + (" [measure not stated]" if not r.measure else "")
                   for r in g.itertuples()]
-    g["label"] = g["label"].str.slice(0, 70)
+    g["label"] = [t if len(t) <= 72 else t[:69] + "..." for t in g["label"]]
     g["yi"] = g["estimate"]
     return {"data": g, "label": "label", "group": "group", "ci_low": "ci_low", "ci_high": "ci_high",
             "xlabel": "Pooled GMFM effect (SMD unless stated; > 0 favours cells)",
