@@ -198,3 +198,60 @@ def test_say_in_a_build_cites_only_this_notebooks_numbers(stage, monkeypatch, tm
     assert report.say("k = {{ mine.k }}").data == "k = 4"
     with pytest.raises(KeyError, match="other.k"):
         report.say("{{ other.k }}")   # recorded by another notebook: not final during a build
+
+
+def synthetic_family(tmp_path, k=12, seed=7):
+    """SYNTHETIC preclinical family of k studies with SMDs and doses (not review data)."""
+    rng = np.random.default_rng(seed)
+    ids = [f"SynthRat{i:02d}" for i in range(k)]
+    vi = rng.uniform(0.05, 0.4, k)
+    yi = 0.8 + rng.normal(0, 0.3, k) + 0.6 * np.sqrt(vi)          # some small-study asymmetry
+    effects = pd.DataFrame({
+        "row_id": [f"{s}_01" for s in ids], "study_id": ids, "cohort_id": ids, "population": "preclinical",
+        "product_class": "msc", "msc_source": (["umbilical_cord", "bone_marrow", "adipose"] * k)[:k],
+        "mechanism": "neuroregeneration", "outcome": "lesion volume", "timepoint": 28.0, "timepoint_unit": "days",
+        "timepoint_days": 28.0, "n1i": 8, "n2i": 8, "yi": yi, "vi": vi, "measure": "SMD", "shared_control": False})
+    studies = pd.DataFrame({"study_id": ids, "cohort_id": ids, "population": "preclinical", "design": "animal_controlled",
+                            "msc_source": effects["msc_source"], "dose": 10 ** rng.uniform(4.5, 6.5, k),
+                            "route": "intraventricular", "species": "rat", "timing": "48 h after HI"})
+    empty = pd.DataFrame()
+    return synthesis.Evidence(tmp_path, studies, empty, pd.DataFrame(columns=["study_id", "tool", "domain", "judgement"]),
+                              empty, empty, empty, effects, empty,
+                              pd.DataFrame(columns=["population", "product_class", "mechanism", "direction",
+                                                    "significant", "basis", "cohort_id"]),
+                              pd.DataFrame(columns=["population", "product_class", "mechanism", "cohort_id",
+                                                    "study_ids", "direction"]))
+
+
+def test_robustness_paths_run_when_k_allows(tmp_path, stage):
+    """With k = 12 every diagnostic that the real data cannot reach yet (k = 2) runs and exports."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from mscreview import bias
+    from mscreview.meta import rma
+
+    ev = synthetic_family(tmp_path)
+    fam = ("preclinical", "msc", "neuroregeneration")
+    assert synthesis.pooled_families(ev) == [fam]
+    pb = synthesis.pooled_by_mechanism(ev).iloc[0]
+    ref = rma(ev.effects["yi"].to_numpy(), ev.effects["vi"].to_numpy(), method="REML", test="knha")
+    assert pb["estimate"] == pytest.approx(ref.estimate, rel=1e-12) and pb["k"] == 12
+    ss = synthesis.small_study_assessment(ev).iloc[0]
+    eg = bias.regtest(ev.effects["yi"].to_numpy(), ev.effects["vi"].to_numpy())
+    assert ss["assessed"] and ss["egger_pvalue"] == pytest.approx(eg.pvalue, rel=1e-12)
+    names = lambda figs: sorted(f.name for f in figs)  # noqa: E731
+    assert names(synthesis.export_forests(ev, "99_test")) == ["forest_preclinical_msc_neuroregeneration"]
+    assert names(synthesis.export_funnels(ev, "99_test")) == ["funnel_preclinical_msc_neuroregeneration"]
+    assert len(synthesis.export_leave1out(ev, "99_test")) == 1
+    assert len(synthesis.export_gosh(ev, "99_test")) == 1
+    l1 = synthesis.leave_one_out(ev)
+    assert len(l1) == 12 and "estimate" in l1
+    assert len(synthesis.influence_table(ev)) == 12
+    assert synthesis.bayesian(ev)["k"].iloc[0] == 12
+    feas = synthesis.meta_regression_feasibility(ev).set_index("moderator")
+    assert bool(feas.loc["log10 dose (cells)", "feasible"])
+    bub = synthesis.bubble_plots(ev, "99_test")
+    assert names(bub) == ["bubble_log10_dose"]
+    est = synthesis.estimator_comparison(ev)
+    assert len(est) == 6
+    assert (stage / "figures" / "gosh_preclinical_msc_neuroregeneration.pdf").exists()

@@ -56,6 +56,13 @@ def _label(s) -> str:
     return str(s).replace("_", " ")
 
 
+def _slug(text: str) -> str:
+    """File-name form of a family name: ``"clinical / msc / function"`` -> ``clinical_msc_function``."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
+
+
 def _key(*parts) -> str:
     return ".".join(str(p).replace(" ", "_").replace("/", "_").replace("(", "").replace(")", "")
                     .replace(",", "").replace("'", "") for p in parts)
@@ -1299,10 +1306,10 @@ def export_funnels(ev: Evidence, notebook: str) -> list:
         if len(g) < MIN_K_SMALL_STUDY:
             continue
         tf = bias.trimfill(g["yi"].to_numpy(float), g["vi"].to_numpy(float))
-        filled = getattr(tf, "filled", None)
-        fig = plotting.funnel(g["yi"], g["vi"], estimate=tf.estimate if filled is not None else None,
-                              filled=filled, xlabel="SMD", title=name)
-        out.append(figures.export(fig, "funnel_" + _key(name).replace(".", "_").replace("__", "_"),
+        fill = np.asarray(tf.fill, bool)
+        filled = {"yi": np.asarray(tf.yi)[fill], "vi": np.asarray(tf.vi)[fill]} if fill.any() else None
+        fig = plotting.funnel(g["yi"], g["vi"], estimate=tf.estimate, filled=filled, xlabel="SMD", title=name)
+        out.append(figures.export(fig, "funnel_" + _slug(name),
                                   f"Contour-enhanced funnel plot, {name}.", notebook, data=g[["yi", "vi"]]))
     return out
 
@@ -1335,9 +1342,8 @@ def export_leave1out(ev: Evidence, notebook: str) -> list:
         l1 = sensitivity.leave1out(g["yi"].to_numpy(float), g["vi"].to_numpy(float), slab=list(g["study_id"]),
                                    **PRIMARY)
         full = rma(g["yi"].to_numpy(float), g["vi"].to_numpy(float), **PRIMARY)
-        lab = "slab" if "slab" in l1 else l1.columns[0]
-        fig = plotting.leave1out(l1, full=full, label=lab, title=name)
-        out.append(figures.export(fig, "leave1out_" + _key(name).replace(".", "_"),
+        fig = plotting.leave1out(l1, full=full, label="study", title=name)
+        out.append(figures.export(fig, "leave1out_" + _slug(name),
                                   f"Leave-one-out, {name}.", notebook, data=g[["yi", "vi"]]))
     return out
 
@@ -1352,9 +1358,9 @@ def export_gosh(ev: Evidence, notebook: str, min_k: int = 6) -> list:
         if len(g) < min_k:
             continue
         res = gosh(g["yi"].to_numpy(float), g["vi"].to_numpy(float), progress=False, seed=1)
-        frame = res.to_frame() if hasattr(res, "to_frame") else pd.DataFrame(res)
+        frame = res.frame
         fig = plotting.gosh(frame, title=name)
-        out.append(figures.export(fig, "gosh_" + _key(name).replace(".", "_"), f"GOSH plot, {name}.", notebook,
+        out.append(figures.export(fig, "gosh_" + _slug(name), f"GOSH plot, {name}.", notebook,
                                   data=g[["yi", "vi"]]))
     return out
 
