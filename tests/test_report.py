@@ -254,4 +254,6 @@ def test_robustness_paths_run_when_k_allows(tmp_path, stage):
     assert names(bub) == ["bubble_log10_dose"]
     est = synthesis.estimator_comparison(ev)
     assert len(est) == 6
+    sg = synthesis.source_subgroups(ev)
+    assert list(sg["subgroup"][:3]) == ["adipose", "bone_marrow", "umbilical_cord"] and (sg["row"] == "difference").sum() == 2
     assert (stage / "figures" / "gosh_preclinical_msc_neuroregeneration.pdf").exists()

@@ -527,29 +527,35 @@ def direction_by(ev: Evidence, by: str = "msc_source", population: str = "precli
 
 
 def source_subgroups(ev: Evidence) -> pd.DataFrame:
-    """Subgroup analysis by MSC source within each family with effect sizes, or the reason
-    it cannot be done (fewer than 2 studies in at least two sources)."""
+    """Subgroup analysis by MSC source within each family with effect sizes (one row per source
+    and the tests for subgroup differences, :func:`mscreview.meta.subgroup`), or one row saying
+    why it cannot be done (fewer than two sources with at least 2 studies each). Recorded."""
     from .meta import subgroup
 
     prim = primary_effects(ev)
-    rows = []
-    if prim.empty:
-        return pd.DataFrame(columns=["population", "product_class", "mechanism", "result"])
-    for key, g in prim.groupby(["population", "product_class", "mechanism"], sort=True):
-        per = g["msc_source"].value_counts()
-        ok = per[per >= 2]
-        rec = dict(zip(["population", "product_class", "mechanism"], key))
-        rec["studies_per_source"] = "; ".join(f"{_label(s)} {n}" for s, n in per.sort_index().items())
-        if len(ok) >= 2:
-            sg = subgroup(g[g["msc_source"].isin(ok.index)], by="msc_source", **PRIMARY)
-            rec["result"] = "see subgroup table"
-            rec["subgroups"] = sg
-        else:
-            rec["result"] = ("not possible: fewer than two sources with at least 2 studies each")
-        rows.append(rec)
-    out = pd.DataFrame(rows)
-    report.record("by_source.subgroup_analyses_possible", int((out["result"] == "see subgroup table").sum()))
-    return out.drop(columns=[c for c in ("subgroups",) if c in out])
+    fam_cols = ["population", "product_class", "mechanism"]
+    keep = ["row", "subgroup", "k", "estimate", "ci_low", "ci_high", "tau2", "i2", "statistic", "df", "pvalue"]
+    parts = []
+    n_done = 0
+    if not prim.empty:
+        for key, g in prim.groupby(fam_cols, sort=True):
+            per = g["msc_source"].value_counts()
+            ok = per[per >= 2]
+            head = dict(zip(fam_cols, key))
+            if len(ok) >= 2:
+                sg = subgroup(g[g["msc_source"].isin(ok.index)], by="msc_source", **PRIMARY)
+                sg = sg[[c for c in keep if c in sg]].assign(**head)
+                parts.append(sg)
+                n_done += 1
+            else:
+                parts.append(pd.DataFrame([{**head, "row": "not possible", "subgroup": "; ".join(
+                    f"{_label(s)} {n}" for s, n in per.sort_index().items()),
+                    "k": int(len(g))}]))
+    report.record("by_source.subgroup_analyses_possible", n_done)
+    if not parts:
+        return pd.DataFrame(columns=fam_cols + keep)
+    out = pd.concat(parts, ignore_index=True)
+    return out[fam_cols + [c for c in keep if c in out]]
 
 
 MODERATORS = {
