@@ -1092,6 +1092,49 @@ def overlapping_cohorts(ev: Evidence) -> pd.DataFrame:
     return out
 
 
+def sensitivity_variants(ev: Evidence) -> pd.DataFrame:
+    """Pooled estimates per family under the protocol's sensitivity analyses (6.7): unstated
+    dispersions read as SD or SEM, excluding studies at high overall risk of bias, excluding
+    secondary-source rows, MSC-derived cells pooled with MSC. Recorded (count of families whose
+    conclusion, CI excluding 0 or not, changes)."""
+    from . import analysis
+
+    def pooled(effects):
+        if effects.empty:
+            return pd.DataFrame()
+        return analysis.pooled_by(analysis.primary_effects(effects), **PRIMARY)
+
+    rb = ev.risk_of_bias
+    high = set(rb.loc[(rb["domain"] == "overall") & rb["judgement"].isin(["high", "serious", "critical"]),
+                      "study_id"]) if not rb.empty else set()
+    variants = {"primary": ev.effects}
+    for how in ("SD", "SEM"):
+        e, _ = analysis.effect_table(ev.extracted, ev.studies, "SMD", unstated_dispersion=how)
+        variants[f"unstated dispersion read as {how}"] = e
+    variants["excluding high overall risk of bias"] = ev.effects[~ev.effects["study_id"].isin(high)]
+    if "source_kind" in ev.effects:
+        variants["excluding secondary-source rows"] = ev.effects[ev.effects["source_kind"] != "secondary"]
+    if "product_class" in ev.effects:
+        variants["MSC-derived cells pooled with MSC"] = ev.effects.assign(
+            product_class=ev.effects["product_class"].replace({"msc_derived_cells": "msc"}))
+    rows = []
+    for name, e in variants.items():
+        pb = pooled(e)
+        for _, r in pb.iterrows() if not pb.empty else []:
+            rows.append({"variant": name, "population": r["population"], "product_class": r["product_class"],
+                         "mechanism": r["mechanism"], "k": int(r["k"]), "pooled": bool(r["pooled"]),
+                         "estimate": r.get("estimate"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")})
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        sig = out.assign(sig=(out["ci_low"] > 0) | (out["ci_high"] < 0))
+        base = sig[sig["variant"] == "primary"].set_index(["population", "product_class", "mechanism"])["sig"]
+        other = sig[sig["variant"] != "primary"].set_index(["population", "product_class", "mechanism"])
+        changed = sum(1 for idx, r in other.iterrows() if idx in base.index and bool(base.loc[idx]) != bool(r["sig"]))
+        report.record("robustness.variants.count", int(out["variant"].nunique()))
+        report.record("robustness.variants.conclusion_changes", int(changed))
+    return out
+
+
 def dispersion_sensitivity(ev: Evidence) -> pd.DataFrame:
     """Effect sizes gained when rows with an unstated dispersion are read as SD or as SEM."""
     from . import analysis
