@@ -354,3 +354,25 @@ def test_batch_sets_with_one_or_two_studies_are_quiet(method):
     assert f.estimate[0] == Y[0, 0] and f.se[0] == pytest.approx(math.sqrt(V[0, 0]))
     r = rma(Y[1, :2], V[1, :2], method=method)
     assert f.tau2[1] == pytest.approx(r.tau2, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", list(T.METHODS))
+@pytest.mark.parametrize("test", list(T.TESTS))
+def test_batch_with_moderators_equals_single_fits(method, test):
+    # oracle: rma() with mods on each masked data set (its own single-fit algorithm)
+    Y, V = random_sets(12, 10, seed=4)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=Y.shape)
+    X = np.stack([np.ones_like(x), x], axis=2)            # one design matrix per set
+    mask = rng.random(Y.shape) > 0.2
+    mask[:, :4] = True
+    f = T.fit_batch(Y, V, mask, method=method, test=test, X=X)
+    for i in range(len(Y)):
+        m = mask[i]
+        r = rma(Y[i][m], V[i][m], mods=x[i][m], method=method, test=test)
+        for ours, theirs in (("tau2", "tau2"), ("beta", "beta"), ("beta_se", "beta_se"),
+                             ("beta_pvalue", "beta_pvalue"), ("beta_ci_low", "beta_ci_low"),
+                             ("q", "q"), ("qm", "qm"), ("qm_pvalue", "qm_pvalue"), ("i2", "i2"),
+                             ("h2", "h2")):
+            np.testing.assert_allclose(getattr(f, ours)[i], getattr(r, theirs), rtol=1e-7,
+                                       atol=1e-10, err_msg=ours)

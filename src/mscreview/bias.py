@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .gosh import _columns, _fit_batch
+from .gosh import _columns
+from .tau2 import control_options, fit_batch
 
 __all__ = ["RegtestResult", "RanktestResult", "TrimfillResult", "PetPeeseResult", "FunnelData",
            "regtest", "ranktest", "trimfill", "pet_peese", "funnel_data", "MIN_K",
@@ -63,16 +64,6 @@ def _check_k(k, min_k, what, hard_min):
             "tests for funnel-plot asymmetry have too little power to distinguish chance from real "
             "asymmetry (Cochrane Handbook 10.4.3.1 / 13.3.5.4; Sterne et al. 2011, BMJ 343:d4002). "
             f"Pass min_k={k} (or lower) to compute it anyway.")
-
-
-def _control_to_engine(control):
-    kw = {}
-    if control:
-        if "threshold" in control:
-            kw["tol"] = control["threshold"]
-        if "maxiter" in control:
-            kw["maxiter"] = control["maxiter"]
-    return kw
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,21 +154,21 @@ def regtest(yi, vi=None, *, sei=None, ni=None, model="rma", predictor="sei", met
     if np.linalg.matrix_rank(X) < 2:
         raise ValueError("the predictor is constant: the model is not of full rank")
     if model == "rma":
-        f = _fit_batch(y, v, X=X, method=method, test=test, confidence_level=confidence_level,
-                       control=control)
+        f = fit_batch(y, v, method=method, test=test, confidence_level=confidence_level, X=X,
+                      **control_options(control))
     else:
         # lm(yi ~ X - 1, weights = 1/vi): WLS with estimated dispersion, t(k - 2)
-        f = _fit_batch(y, v, X=X, method="FE", test="knha", confidence_level=confidence_level)
+        f = fit_batch(y, v, method="FE", test="knha", confidence_level=confidence_level, X=X)
         method, test = "FE", "t"
     limit = predictor in ("sei", "vi", "ninv", "sqrtninv")
     return RegtestResult(
-        statistic=float(f["statistic"][0, 1]), pvalue=float(f["pvalue"][0, 1]),
-        df=float(f["df"][0]), slope=float(f["beta"][0, 1]),
-        estimate=float(f["beta"][0, 0]) if limit else np.nan,
-        ci_low=float(f["ci_low"][0, 0]) if limit else np.nan,
-        ci_high=float(f["ci_high"][0, 0]) if limit else np.nan,
+        statistic=float(f.beta_statistic[0, 1]), pvalue=float(f.beta_pvalue[0, 1]),
+        df=float(f.df[0]), slope=float(f.beta[0, 1]),
+        estimate=float(f.estimate[0]) if limit else np.nan,
+        ci_low=float(f.ci_low[0]) if limit else np.nan,
+        ci_high=float(f.ci_high[0]) if limit else np.nan,
         model=model, predictor=predictor, method=method, test=test, k=k,
-        tau2=float(f["tau2"][0]), confidence_level=confidence_level)
+        tau2=float(f.tau2[0]), confidence_level=confidence_level)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,8 +312,7 @@ class TrimfillResult:
 
 
 def _beta0(y, v, method, control):
-    f = _fit_batch(y, v, method=method, control=control)
-    return float(f["beta"][0, 0])
+    return float(fit_batch(y, v, method=method, **control_options(control)).estimate[0])
 
 
 def trimfill(yi, vi=None, *, sei=None, data=None, method="REML", test="z", side=None,
@@ -371,7 +361,7 @@ def trimfill(yi, vi=None, *, sei=None, data=None, method="REML", test="z", side=
     _check_k(k, min_k, "trimfill", 3)
     if side is None:
         X = np.column_stack([np.ones(k), np.sqrt(v0)])
-        slope = _fit_batch(y0, v0, X=X, method=method, control=control)["beta"][0, 1]
+        slope = fit_batch(y0, v0, method=method, X=X, **control_options(control)).beta[0, 1]
         side = "right" if slope < 0 else "left"
     elif side not in ("left", "right"):
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
@@ -413,8 +403,10 @@ def trimfill(yi, vi=None, *, sei=None, data=None, method="REML", test="z", side=
     else:
         y_fill, v_fill = y0.copy(), v0.copy()
     fill = np.r_[np.zeros(k, bool), np.ones(k0, bool)]
+    options = control_options(control)
+    options.pop("ll0_tol", None)  # rma's single fits use metafor's default
     model = rma(y_fill, v_fill, method=method, test=test, confidence_level=confidence_level,
-                **_control_to_engine(control))
+                **options)
     p_k0 = 0.5 ** (k0 + 1) if estimator == "R0" else np.nan
     return TrimfillResult(k0=k0, se_k0=se_k0, side=side, estimator=estimator, p_k0=p_k0,
                           estimate=model.estimate, se=model.se, statistic=model.statistic,
@@ -478,16 +470,13 @@ def pet_peese(yi, vi=None, *, sei=None, data=None, model="lm", method="REML", te
     c = _columns(data, yi=yi, vi=vi, sei=sei)
     v = c["vi"] if c["vi"] is not None else c["sei"] ** 2
     X = np.column_stack([np.ones(v.size), np.sqrt(v)])
-    if model == "lm":
-        f = _fit_batch(c["yi"], v, X=X, method="FE", test="knha")
-    else:
-        f = _fit_batch(c["yi"], v, X=X, method=method, test=test)
-    p_int = float(f["pvalue"][0, 0])
+    options = dict(method="FE", test="knha") if model == "lm" else dict(method=method, test=test)
+    p_int = float(fit_batch(c["yi"], v, X=X, **options).pvalue[0])
     sel = peese if p_int < alpha else pet
-    fs = _fit_batch(c["yi"], v, X=np.column_stack([np.ones(v.size), v if sel is peese else np.sqrt(v)]),
-                    method="FE" if model == "lm" else method, test="knha" if model == "lm" else test)
+    Xs = np.column_stack([np.ones(v.size), v if sel is peese else np.sqrt(v)])
+    fs = fit_batch(c["yi"], v, X=Xs, **options)
     return PetPeeseResult(estimate=sel.estimate, ci_low=sel.ci_low, ci_high=sel.ci_high,
-                          pvalue=float(fs["pvalue"][0, 0]),
+                          pvalue=float(fs.pvalue[0]),
                           selected="PEESE" if sel is peese else "PET", pet=pet, peese=peese,
                           pet_pvalue=p_int, alpha=alpha)
 

@@ -44,13 +44,7 @@ from .results import HeterogeneityCI, RMAResult
 
 __all__ = ["rma", "subgroup", "design_matrix", "TESTS"]
 
-TESTS = {
-    "z": "Wald-type z tests and CIs (normal distribution)",
-    "t": "t tests and CIs with k - p degrees of freedom",
-    "knha": "Hartung-Knapp-Sidik-Jonkman: variance multiplied by the weighted residual "
-            "variance s2w, t with k - p df",
-    "adhoc": "Knapp-Hartung with s2w truncated below at 1, t with k - p df",
-}
+TESTS = _t2.TESTS
 _EPS = np.finfo(float).eps
 
 

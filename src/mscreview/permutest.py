@@ -26,7 +26,8 @@ from math import factorial, prod
 import numpy as np
 import pandas as pd
 
-from .gosh import _chunked, _columns, _design, _fit_batch
+from .gosh import _chunked, _columns, _design
+from .tau2 import control_options, fit_batch
 
 __all__ = ["PermutestResult", "permutest"]
 
@@ -149,7 +150,8 @@ def permutest(yi, vi, mods=None, method="REML", test="z", data=None, exact=False
     iter = int(round(iter))
     if iter < 2:
         raise ValueError(f"iter must be >= 2, got {iter}")
-    obs = _fit_batch(y, v, X=X, method=method, test=test, btt=btt, control=control)
+    options = dict(method=method, test=test, btt=btt, **control_options(control))
+    obs = fit_batch(y, v, X=X, **options)
     int_only = p == 1
     if int_only:
         n_exact = 2 ** k
@@ -184,23 +186,21 @@ def permutest(yi, vi, mods=None, method="REML", test="z", data=None, exact=False
 
     def run(s, e):
         if int_only:
-            f = _fit_batch(signs[s:e] * y, v[None, :], X=X, method=method, test=test, btt=btt,
-                           control=control)
+            f = fit_batch(signs[s:e] * y, v, X=X, **options)
         else:
-            f = _fit_batch(y[None, :], v[None, :], X=X[perm_rows[s:e]], method=method, test=test,
-                           btt=btt, control=control)
-        return f["statistic"], f["beta"], f["qm"]
+            f = fit_batch(y, v, X=X[perm_rows[s:e]], **options)
+        return f.beta_statistic, f.beta, f.qm
 
     parts = _chunked(run, n, chunk, progress and n > 5000, "permutest")
     zp = np.vstack([a for a, _, _ in parts])
     bp = np.vstack([b for _, b, _ in parts])
     qp = np.concatenate([q for _, _, q in parts])
-    z_obs, q_obs = obs["statistic"][0], obs["qm"][0]
+    z_obs, q_obs = obs.beta_statistic[0], obs.qm[0]
     with np.errstate(invalid="ignore"):
         pv = np.nanmean(np.abs(zp) >= np.abs(z_obs)[None, :] - COMPTOL, axis=0)
         qmp = float(np.nanmean(qp >= q_obs - COMPTOL))
     pv = np.minimum(pv, 1.0)
-    frame = pd.DataFrame({"coef": names, "estimate": obs["beta"][0], "se": obs["se"][0],
-                          "statistic": z_obs, "pvalue": pv, "pvalue_model": obs["pvalue"][0]})
+    frame = pd.DataFrame({"coef": names, "estimate": obs.beta[0], "se": obs.beta_se[0],
+                          "statistic": z_obs, "pvalue": pv, "pvalue_model": obs.beta_pvalue[0]})
     return PermutestResult(frame=frame, qm=float(q_obs), qm_pvalue=qmp, n_perm=n, exact=use_exact,
                            method=method, test=test, statistic_perm=zp, beta_perm=bp, qm_perm=qp)

@@ -1,6 +1,6 @@
 """Sensitivity analyses: leave-one-out, influence diagnostics and cumulative meta-analysis.
 
-All refits are done at once by the batched fitter (:func:`mscreview.gosh._fit_batch`) with a
+All refits are done at once by the engine's batched fitter (:func:`mscreview.tau2.fit_batch`) with a
 mask of shape ``(n_fits, k)``: leave-one-out uses the complement of the identity, cumulative
 meta-analysis a lower-triangular mask in the chosen order. Definitions and output follow R
 metafor's ``leave1out``, ``influence`` and ``cumul`` (version 3.8).
@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .gosh import _columns, _design, _fit_batch
+from .gosh import _columns, _design
+from .tau2 import control_options, fit_batch
 
 __all__ = ["leave1out", "influence", "cumul"]
 
@@ -38,11 +39,7 @@ def _labels(slab, k, data):
 
 
 def _fit_frame(f):
-    return pd.DataFrame({
-        "estimate": f["beta"][:, 0], "se": f["se"][:, 0], "statistic": f["statistic"][:, 0],
-        "pvalue": f["pvalue"][:, 0], "ci_low": f["ci_low"][:, 0], "ci_high": f["ci_high"][:, 0],
-        "q": f["q"], "q_pvalue": f["q_pvalue"], "tau2": f["tau2"], "i2": f["i2"], "h2": f["h2"],
-    })
+    return pd.DataFrame({c: getattr(f, c) for c in _FIT_COLUMNS})
 
 
 def leave1out(yi, vi, method="REML", test="z", data=None, slab=None, confidence_level=0.95,
@@ -60,7 +57,7 @@ def leave1out(yi, vi, method="REML", test="z", data=None, slab=None, confidence_
         Study labels (or a column name).
     confidence_level : float
     control : dict, optional
-        Options of iterative estimators (see :data:`mscreview.gosh.DEFAULT_CONTROL`).
+        Options of iterative estimators (see :func:`mscreview.tau2.control_options`).
 
     Returns
     -------
@@ -80,10 +77,10 @@ def leave1out(yi, vi, method="REML", test="z", data=None, slab=None, confidence_
     if k < 2:
         raise ValueError(f"leave1out needs at least 2 studies, got k = {k}")
     mask = ~np.eye(k, dtype=bool)
-    f = _fit_batch(y, v, mask, method=method, test=test, confidence_level=confidence_level,
-                   control=control)
+    f = fit_batch(y, v, mask, method=method, test=test, confidence_level=confidence_level,
+                  **control_options(control))
     out = _fit_frame(f)
-    out.insert(0, "k", f["k"].astype(int))
+    out.insert(0, "k", f.k)
     out.insert(0, "study", _labels(slab, k, data))
     return out
 
@@ -123,10 +120,10 @@ def cumul(yi, vi, order=None, method="REML", test="z", data=None, slab=None, dec
     idx = np.argsort(-key if decreasing else key, kind="stable")
     y, v = y[idx], v[idx]
     mask = np.tril(np.ones((k, k), dtype=bool))
-    f = _fit_batch(y, v, mask, method=method, test=test, confidence_level=confidence_level,
-                   control=control)
+    f = fit_batch(y, v, mask, method=method, test=test, confidence_level=confidence_level,
+                  **control_options(control))
     out = _fit_frame(f)
-    out.insert(0, "k", f["k"].astype(int))
+    out.insert(0, "k", f.k)
     out.insert(0, "order", key[idx])
     out.insert(0, "study", [_labels(slab, k, data)[i] for i in idx])
     return out
@@ -177,9 +174,8 @@ def influence(yi, vi, mods=None, method="REML", test="z", data=None, slab=None, 
         raise ValueError(f"influence needs more studies than coefficients: k = {k}, p = {p}")
     # the full model (row 0) and the k leave-one-out models in one batch
     mask = np.vstack([np.ones((1, k), dtype=bool), ~np.eye(k, dtype=bool)])
-    both = _fit_batch(y, v, mask, X=X, method=method, test=test, control=control)
-    d = {key: val[1:] for key, val in both.items()}
-    beta, vb, tau2 = both["beta"][0], both["vb"][0], both["tau2"][0]
+    both = fit_batch(y, v, mask, method=method, test=test, X=X, **control_options(control))
+    beta, vb, tau2 = both.beta[0], both.vb[0], both.tau2[0]
     w = 1.0 / (v + tau2)
     A = (X * w[:, None]).T @ X
     Ainv = np.linalg.inv(A)
@@ -187,7 +183,7 @@ def influence(yi, vi, mods=None, method="REML", test="z", data=None, slab=None, 
     hat[hat > 1 - 10 * np.finfo(float).eps] = 1.0
     weight = 100 * w / w.sum()
 
-    bd, vbd, t2d, s2w = d["beta"], d["vb"], d["tau2"], d["s2w"]
+    bd, vbd, t2d, s2w = both.beta[1:], both.vb[1:], both.tau2[1:], both.s2w[1:]
     pred_full = X @ beta
     delpred = np.einsum("ip,ip->i", X, bd)
     vdelpred = np.einsum("ip,ipq,iq->i", X, vbd, X)
@@ -210,7 +206,7 @@ def influence(yi, vi, mods=None, method="REML", test="z", data=None, slab=None, 
         flag = ((np.abs(dffits) > 3 * np.sqrt(p / (k - p))) | (stats.chi2.cdf(cook, m) > 0.5)
                 | (hat > 3 * p / k) | np.any(np.abs(dfbetas) > 1, axis=1))
     out = pd.DataFrame({"study": _labels(slab, k, data), "rstudent": rstudent, "dffits": dffits,
-                        "cook_d": cook, "cov_r": cov_r, "tau2_del": t2d, "qe_del": d["q"],
+                        "cook_d": cook, "cov_r": cov_r, "tau2_del": t2d, "qe_del": both.q[1:],
                         "hat": hat, "weight": weight})
     for j, nm in enumerate(names):
         out[f"dfbetas_{nm}"] = dfbetas[:, j]
