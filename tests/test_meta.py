@@ -359,7 +359,7 @@ def test_batch_sets_with_one_or_two_studies_are_quiet(method):
 @pytest.mark.parametrize("method", list(T.METHODS))
 @pytest.mark.parametrize("test", list(T.TESTS))
 def test_batch_with_moderators_equals_single_fits(method, test):
-    # oracle: rma() with mods on each masked data set (its own single-fit algorithm)
+    # rma() with mods on each masked data set: its own inference code (beta, vb, tests, Q, QM)
     Y, V = random_sets(12, 10, seed=4)
     rng = np.random.default_rng(5)
     x = rng.normal(size=Y.shape)

@@ -727,7 +727,8 @@ def _p_matrix(w, X):
 
 
 def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
-    """tau^2 for one data set with design matrix ``X`` (k x p, including the intercept).
+    """tau^2 and its standard error for one data set with design matrix ``X`` (k x p,
+    including the intercept): :func:`estimate_batch` for one set, plus metafor's SE formulas.
 
     Returns
     -------
@@ -753,117 +754,14 @@ def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
     if k <= p:
         raise ValueError(f"method {method!r} needs more studies than model coefficients "
                          f"(k = {k}, p = {p})")
-    iterations = 0
-    # metafor works with centred yi (identical for models with an intercept)
-    y = yi - yi.mean()
-    In = np.eye(k)
-    P_ols = In - X @ np.linalg.solve(X.T @ X, X.T)
-    rss_ols = y @ P_ols @ y
-    PV_ols = P_ols * vi[None, :]
-    tr_pv_ols = np.trace(PV_ols)
-    he = (rss_ols - tr_pv_ols) / (k - p)
-    tau2_0 = None
-    if method == "HE":
-        raw = he
-    elif method in ("DL", "HS"):
-        w = 1 / vi
-        P = _p_matrix(w, X)
-        rss = y @ P @ y
-        raw = (rss - (k - p)) / np.trace(P) if method == "DL" else (rss - k) / w.sum()
-    elif method == "SJ":
-        tau2_0 = np.var(y) if k > 0 else 0.0  # var(y) * (k-1)/k
-        w = 1 / (vi + tau2_0)
-        P = _p_matrix(w, X)
-        raw = tau2_0 * (y @ P @ y) / (k - p)
-    elif method == "PM":
-        target = k - p
-
-        def qfun(t):
-            P = _p_matrix(1 / (vi + t), X)
-            return y @ P @ y, y @ P @ P @ y
-
-        q0, _ = qfun(0.0)
-        if q0 < target:
-            raw = 0.0
-        else:
-            lo, hi = 0.0, TAU2_MAX
-            while qfun(hi)[0] > target:
-                hi *= 10
-                if hi > 1e300:
-                    raise ConvergenceError("PM: no upper bound for tau2 found")
-            t = 0.0
-            for iterations in range(1, maxiter + 1):
-                q, dq = qfun(t)
-                f = q - target
-                if f > 0:
-                    lo = t
-                else:
-                    hi = t
-                new = t + f / dq if dq > 0 else np.nan
-                if not np.isfinite(new) or new <= lo or new >= hi:
-                    new = (lo + hi) / 2
-                if abs(new - t) <= tol * (new + float(np.mean(vi))):
-                    t = new
-                    break
-                t = new
-            else:
-                raise ConvergenceError(f"PM did not converge in {maxiter} iterations")
-            raw = t
-    else:  # ML, REML, EB: Fisher scoring from the HE estimate, as metafor
-        scale = float(np.mean(vi))
-
-        def step(tt):
-            w = 1 / (vi + tt)
-            P = _p_matrix(w, X)
-            Py = P @ y
-            if method == "REML":
-                a = (Py @ Py - np.trace(P)) / np.sum(P * P)
-            elif method == "ML":
-                a = (Py @ Py - w.sum()) / (w @ w)
-            else:
-                a = ((y @ Py) * k / (k - p) - k) / w.sum()
-            return 0.0 if np.isnan(a) else float(a)
-
-        # Fisher scoring from the HE estimate (as metafor), safeguarded by a
-        # bracket on the root of the score (see _fisher_batch)
-        score0_neg = step(0.0) <= 0
-        t, lo, hi, prev = max(0.0, he), 0.0, math.inf, math.inf
-        for iterations in range(1, maxiter + 1):
-            adj = step(t)
-            if adj > 0:
-                lo = max(lo, t)
-            elif adj < 0:
-                hi = min(hi, t)
-            new = t + adj
-            slow = np.sign(adj) != np.sign(prev) and abs(adj) > 0.5 * abs(prev)
-            if (new <= lo or new >= hi or slow) and math.isfinite(hi):
-                new = (lo + hi) / 2
-            if new < 0:
-                new = 0.0
-            change = abs(new - t)
-            prev, t_old, t = new - t, t, new
-            if change <= tol * (new + scale) or (t_old == 0 and new == 0):
-                break
-        else:
-            raise ConvergenceError(f"{method}: Fisher scoring did not converge in {maxiter} "
-                                   "iterations")
-        if score0_neg and t <= 10 * tol * scale:
-            t = 0.0
-        if method in ("ML", "REML"):
-            def ll(tt):
-                w = 1 / (vi + tt)
-                WX = X * w[:, None]
-                XtWX = X.T @ WX
-                b = np.linalg.solve(XtWX, WX.T @ y)
-                r = y - X @ b
-                out = -0.5 * np.sum(np.log(vi + tt)) - 0.5 * np.sum(w * r * r)
-                if method == "REML":
-                    out -= 0.5 * np.linalg.slogdet(XtWX)[1]
-                return out
-            if ll(0.0) - ll(t) > _LL0_TOL and t > 1e-5:
-                t = 0.0
-        raw = t
-    tau2 = float(clip(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t, info = estimate_batch(yi, vi, None, method, X=X, tol=tol, maxiter=maxiter,
+                                 return_info=True)
+    if not info["converged"][0]:
+        raise ConvergenceError(f"{method} did not converge in {maxiter} iterations")
+    iterations = info["iterations"]
+    tau2 = float(t[0])
     # standard errors as metafor reports them
     tp = tau2
     if method == "HS":
@@ -871,7 +769,8 @@ def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
         P = _p_matrix(w, X)
         se = math.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tp * np.trace(P) + 2 * tp**2 * np.sum(P * P)))
     elif method == "HE":
-        se = math.sqrt(1 / (k - p) ** 2 * (2 * np.sum(PV_ols * PV_ols.T) + 4 * tp * tr_pv_ols
+        PV_ols = (np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)) * vi[None, :]
+        se = math.sqrt(1 / (k - p) ** 2 * (2 * np.sum(PV_ols * PV_ols.T) + 4 * tp * np.trace(PV_ols)
                                            + 2 * tp**2 * (k - p)))
     elif method == "DL":
         w = 1 / vi
@@ -879,6 +778,7 @@ def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
         trp = np.trace(P)
         se = math.sqrt(1 / trp**2 * (2 * (k - p) + 4 * tp * trp + 2 * tp**2 * np.sum(P * P)))
     elif method == "SJ":
+        tau2_0 = np.var(yi)  # the starting value: population variance of the yi
         P = _p_matrix(1 / (vi + tau2_0), X)
         PV = P * vi[None, :]
         se = math.sqrt(tau2_0**2 / (k - p) ** 2 * (2 * np.sum(PV * PV.T) + 4 * tp * np.sum(PV * P)
