@@ -278,3 +278,12 @@ def test_reported_effect_types_can_be_widened(tables):
     eff, _ = analysis.effect_table(ex, tables["studies"], measure="MD", reported_effect_types=("MD", "beta"))
     r = _by_id(eff).loc["TrialB2019_01"]
     assert r["yi"] == pytest.approx(5.2) and r["conversion"] == "reported beta with 95% CI (conv_wald)"
+
+
+def test_pooled_by_refuses_md_across_units():
+    e = _effects([dict(row_id=f"{s}_01", study_id=s, cohort_id=s, outcome="GMFM-88", timepoint_days=180, yi=y,
+                       unit=u, measure="MD") for s, y, u in (("A", 5.0, "points"), ("B", 20.0, "%"))])
+    r = analysis.pooled_by(e).iloc[0]
+    assert not bool(r["pooled"]) and "different units" in r["reason"] and np.isnan(r["estimate"])
+    e["unit"] = "points"
+    assert bool(analysis.pooled_by(e).iloc[0]["pooled"])

@@ -546,6 +546,7 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
         Passed to :func:`mscreview.meta.rma` (protocol: REML + Hartung-Knapp; sensitivity DL + z).
     min_studies : int
         Groups with fewer studies are listed with ``pooled = False`` and a reason (SWiM instead).
+        Groups of raw mean differences (MD) in more than one unit are not pooled either.
 
     Returns
     -------
@@ -571,8 +572,12 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
             raise ValueError(f"group {rec} mixes measures {measures}")
         rec.update(k=len(g), study_ids=";".join(sorted(g["study_id"])), measure=measures[0],
                    method=method, test=test)
+        units = sorted(set(g["unit"].dropna().astype(str).str.strip().str.lower())) if "unit" in g.columns else []
         if len(g) < min_studies:
             rec.update(pooled=False, reason=f"fewer than {min_studies} comparable studies (narrative/SWiM)",
+                       **{c: np.nan for c in num})
+        elif measures[0] == "MD" and len(units) > 1:
+            rec.update(pooled=False, reason=f"raw mean differences in different units {units} (use SMD)",
                        **{c: np.nan for c in num})
         else:
             r = rma(g["yi"].to_numpy(float), g["vi"].to_numpy(float), method=method, test=test,
