@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special, stats
 
-from .gosh import _columns
+from .meta import _effects
 
 __all__ = ["BayesMetaResult", "bayesmeta", "prior_sensitivity", "TAU_PRIORS"]
 
@@ -218,11 +218,7 @@ def bayesmeta(yi, vi=None, *, sei=None, data=None, tau_prior="halfnormal", tau_s
     ----------
     Röver, C. (2020). Journal of Statistical Software, 93(6), 1-51.
     """
-    if vi is None and sei is None:
-        raise ValueError("give vi (sampling variances) or sei (standard errors)")
-    c = _columns(data, yi=yi, vi=vi, sei=sei)
-    y = c["yi"]
-    v = c["vi"] if c["vi"] is not None else c["sei"] ** 2
+    y, v, _ = _effects(data, yi, vi, sei)
     k = y.size
     if k < 1:
         raise ValueError("no studies (k = 0)")

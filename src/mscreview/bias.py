@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .gosh import _columns
+from .meta import _effects
 from .tau2 import control_options, fit_batch
 
 __all__ = ["RegtestResult", "RanktestResult", "TrimfillResult", "PetPeeseResult", "FunnelData",
@@ -135,11 +135,7 @@ def regtest(yi, vi=None, *, sei=None, ni=None, model="rma", predictor="sei", met
         raise ValueError(f"model must be 'rma' or 'lm', got {model!r}")
     if predictor not in PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}; choose one of {list(PREDICTORS)}")
-    if vi is None and sei is None:
-        raise ValueError("give vi (sampling variances) or sei (standard errors)")
-    c = _columns(data, yi=yi, vi=vi, sei=sei, ni=ni)
-    y = c["yi"]
-    v = c["vi"] if c["vi"] is not None else c["sei"] ** 2
+    y, v, c = _effects(data, yi, vi, sei, ni=ni)
     k = y.size
     _check_k(k, min_k, "regtest", 3)
     n = c["ni"]
@@ -256,11 +252,7 @@ def ranktest(yi, vi=None, *, sei=None, data=None, exact=True, min_k=MIN_K):
     ----------
     Begg, C. B., & Mazumdar, M. (1994). Biometrics, 50(4), 1088-1101.
     """
-    if vi is None and sei is None:
-        raise ValueError("give vi (sampling variances) or sei (standard errors)")
-    c = _columns(data, yi=yi, vi=vi, sei=sei)
-    y = c["yi"]
-    v = c["vi"] if c["vi"] is not None else c["sei"] ** 2
+    y, v, _ = _effects(data, yi, vi, sei)
     k = y.size
     _check_k(k, min_k, "ranktest", 3)
     w = 1 / v
@@ -352,11 +344,7 @@ def trimfill(yi, vi=None, *, sei=None, data=None, method="REML", test="z", side=
 
     if estimator not in ("L0", "R0"):
         raise ValueError(f"estimator must be 'L0' or 'R0', got {estimator!r}")
-    if vi is None and sei is None:
-        raise ValueError("give vi (sampling variances) or sei (standard errors)")
-    c = _columns(data, yi=yi, vi=vi, sei=sei)
-    y0 = c["yi"]
-    v0 = c["vi"] if c["vi"] is not None else c["sei"] ** 2
+    y0, v0, _ = _effects(data, yi, vi, sei)
     k = y0.size
     _check_k(k, min_k, "trimfill", 3)
     if side is None:
@@ -467,14 +455,13 @@ def pet_peese(yi, vi=None, *, sei=None, data=None, model="lm", method="REML", te
     peese = regtest(yi, vi, sei=sei, data=data, model=model, predictor="vi", method=method,
                     test=test, confidence_level=confidence_level, min_k=min_k)
     # p-value of PET's intercept
-    c = _columns(data, yi=yi, vi=vi, sei=sei)
-    v = c["vi"] if c["vi"] is not None else c["sei"] ** 2
+    y, v, _ = _effects(data, yi, vi, sei)
     X = np.column_stack([np.ones(v.size), np.sqrt(v)])
     options = dict(method="FE", test="knha") if model == "lm" else dict(method=method, test=test)
-    p_int = float(fit_batch(c["yi"], v, X=X, **options).pvalue[0])
+    p_int = float(fit_batch(y, v, X=X, **options).pvalue[0])
     sel = peese if p_int < alpha else pet
     Xs = np.column_stack([np.ones(v.size), v if sel is peese else np.sqrt(v)])
-    fs = fit_batch(c["yi"], v, X=Xs, **options)
+    fs = fit_batch(y, v, X=Xs, **options)
     return PetPeeseResult(estimate=sel.estimate, ci_low=sel.ci_low, ci_high=sel.ci_high,
                           pvalue=float(fs.pvalue[0]),
                           selected="PEESE" if sel is peese else "PET", pet=pet, peese=peese,
@@ -524,11 +511,8 @@ def funnel_data(yi, vi=None, *, sei=None, data=None, levels=(0.90, 0.95, 0.99), 
     ----------
     Peters, J. L., et al. (2008). Journal of Clinical Epidemiology, 61(10), 991-996.
     """
-    if vi is None and sei is None:
-        raise ValueError("give vi (sampling variances) or sei (standard errors)")
-    c = _columns(data, yi=yi, vi=vi, sei=sei)
-    s = np.sqrt(c["vi"]) if c["vi"] is not None else c["sei"]
-    y = c["yi"]
+    y, v, _ = _effects(data, yi, vi, sei)
+    s = np.sqrt(v)
     levels = tuple(sorted(float(l) for l in levels))
     if not all(0 < l < 1 for l in levels):
         raise ValueError(f"levels must lie in (0, 1), got {levels}")

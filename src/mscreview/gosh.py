@@ -2,8 +2,7 @@
 
 All subsets are fitted at once by the engine's batched fitter
 (:func:`mscreview.tau2.fit_batch`) with a boolean mask of the studies each fit uses: no Python
-loop per fit. The module also holds the small input helpers the other diagnostics share
-(:func:`_columns`, :func:`_design`, :func:`_chunked`).
+loop per fit.
 
 References
 ----------
@@ -166,66 +165,3 @@ def gosh(yi, vi, method="REML", subsets=None, max_exact_k=20, seed=None, progres
     frame = pd.DataFrame(res, columns=["k", "q", "i2", "h2", "tau2", "estimate"])
     frame["k"] = frame["k"].astype(int)
     return GoshResult(frame=frame, incl=incl, exact=exact, method=method, n_subsets=int(incl.shape[0]))
-
-
-def _columns(data, **cols):
-    """Resolve metafor-style arguments given as column names of ``data`` or as arrays."""
-    out = {}
-    for name, val in cols.items():
-        if val is None:
-            out[name] = None
-            continue
-        if isinstance(val, str):
-            if data is None:
-                raise ValueError(f"{name}={val!r} is a column name but no data= was given")
-            if val not in data.columns:
-                raise ValueError(f"column {val!r} (for {name}) not found in data; columns: {list(data.columns)}")
-            val = data[val]
-        arr = np.asarray(val, dtype=float)
-        out[name] = arr
-    ks = {n: a.shape[0] for n, a in out.items() if a is not None and a.ndim >= 1}
-    if len(set(ks.values())) > 1:
-        raise ValueError(f"mismatched lengths: {ks}")
-    for n in ("yi", "vi"):
-        a = out.get(n)
-        if a is not None:
-            if a.ndim != 1:
-                raise ValueError(f"{n} must be one-dimensional")
-            if not np.all(np.isfinite(a)):
-                raise ValueError(f"{n} has missing or non-finite values at positions "
-                                 f"{np.flatnonzero(~np.isfinite(a)).tolist()}")
-    if out.get("vi") is not None and np.any(out["vi"] <= 0):
-        raise ValueError(f"vi must be > 0; non-positive at positions {np.flatnonzero(out['vi'] <= 0).tolist()}")
-    return out
-
-
-def _design(mods, k, data=None):
-    """Design matrix with an intercept column from ``mods`` (array (k,), (k, q) or column names)."""
-    if mods is None:
-        return np.ones((k, 1)), ["intrcpt"]
-    names = None
-    if isinstance(mods, str):
-        mods = [mods]
-    if isinstance(mods, (list, tuple)) and mods and all(isinstance(m, str) for m in mods):
-        if data is None:
-            raise ValueError("mods given as column names but no data= was given")
-        missing = [m for m in mods if m not in data.columns]
-        if missing:
-            raise ValueError(f"moderator column(s) {missing} not found in data")
-        names = list(mods)
-        mods = data[names].to_numpy(dtype=float)
-    elif isinstance(mods, pd.DataFrame):
-        names = [str(c) for c in mods.columns]
-        mods = mods.to_numpy(dtype=float)
-    Z = np.asarray(mods, dtype=float)
-    if Z.ndim == 1:
-        Z = Z[:, None]
-    if Z.shape[0] != k:
-        raise ValueError(f"mods has {Z.shape[0]} rows but there are {k} studies")
-    if not np.all(np.isfinite(Z)):
-        raise ValueError("mods has missing or non-finite values")
-    names = names or [f"mod{j + 1}" for j in range(Z.shape[1])]
-    X = np.column_stack([np.ones(k), Z])
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ValueError("the design matrix (intercept + mods) is not of full rank")
-    return X, ["intrcpt"] + names

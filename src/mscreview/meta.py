@@ -127,13 +127,8 @@ def _crit_and_p(stat, test, df, level):
     return stdtrit(df, 1 - alpha / 2), 2 * stdtr(df, -np.abs(stat))
 
 
-def _validate(y, v, method, test, confidence_level):
-    if method not in _t2.METHODS:
-        raise ValueError(f"unknown method {method!r}; available: {list(_t2.METHODS)}")
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}; available: {list(TESTS)}")
-    if not 0 < confidence_level < 1:
-        raise ValueError(f"confidence_level must be in (0, 1); got {confidence_level}")
+def _check_effects(y, v):
+    """yi and vi of equal length, finite, vi > 0; errors name the rows."""
     if len(y) != len(v):
         raise ValueError(f"yi and vi have different lengths ({len(y)} and {len(v)})")
     if not (np.isfinite(y).all() and np.isfinite(v).all()):
@@ -142,6 +137,50 @@ def _validate(y, v, method, test, confidence_level):
         raise ValueError(f"NaN or infinite values: yi in rows {bad_y}, vi in rows {bad_v}")
     if (v <= 0).any():
         raise ValueError(f"vi must be > 0; vi <= 0 in rows {np.flatnonzero(v <= 0).tolist()}")
+
+
+def _columns(data, **cols):
+    """metafor-style arguments given as column names of ``data`` or as arrays, as 1-D float
+    arrays of equal length (``None`` stays ``None``)."""
+    out = {name: None if val is None else _arraylike(name, val, data) for name, val in cols.items()}
+    lengths = {name: len(a) for name, a in out.items() if a is not None}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{' and '.join(lengths)} have different lengths "
+                         f"({', '.join(map(str, lengths.values()))})")
+    return out
+
+
+def _effects(data, yi, vi=None, sei=None, **more):
+    """Effect sizes and sampling variances (``vi``, or ``sei`` squared), checked as in
+    :func:`rma`, and any further columns: ``(y, v, columns)``."""
+    if vi is None and sei is None:
+        raise ValueError("give vi (sampling variances) or sei (standard errors)")
+    if vi is not None and sei is not None:
+        raise ValueError("give either vi or sei, not both")
+    c = _columns(data, yi=yi, vi=vi, sei=sei, **more)
+    v = c["vi"] if vi is not None else c["sei"] ** 2
+    _check_effects(c["yi"], v)
+    return c["yi"], v, c
+
+
+def _model_data(what, yi, vi, mods=None, data=None):
+    """yi, vi, the design matrix and coefficient names of a model that needs k > p."""
+    y, v, _ = _effects(data, yi, vi)
+    k = len(y)
+    X, names = (np.ones((k, 1)), ("intrcpt",)) if mods is None else design_matrix(mods, data, k)
+    p = X.shape[1]
+    if k <= p:
+        raise ValueError(f"{what} needs more studies than coefficients: k = {k}, p = {p}")
+    return y, v, X, names
+
+
+def _validate(method, test, confidence_level):
+    if method not in _t2.METHODS:
+        raise ValueError(f"unknown method {method!r}; available: {list(_t2.METHODS)}")
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; available: {list(TESTS)}")
+    if not 0 < confidence_level < 1:
+        raise ValueError(f"confidence_level must be in (0, 1); got {confidence_level}")
 
 
 def rma(yi, vi=None, mods=None, method="REML", test="z", data=None, confidence_level=0.95,
@@ -185,16 +224,8 @@ def rma(yi, vi=None, mods=None, method="REML", test="z", data=None, confidence_l
     ----------
     Viechtbauer, W. (2010). *Journal of Statistical Software*, 36(3), 1-48.
     """
-    if vi is None:
-        if sei is None:
-            raise ValueError("give vi (sampling variances) or sei (standard errors)")
-        v = _arraylike("sei", sei, data) ** 2
-    else:
-        if sei is not None:
-            raise ValueError("give either vi or sei, not both")
-        v = _arraylike("vi", vi, data)
-    y = _arraylike("yi", yi, data)
-    _validate(y, v, method, test, confidence_level)
+    _validate(method, test, confidence_level)
+    y, v, _ = _effects(data, yi, vi, sei)
     k = len(y)
     if mods is None:
         X, names = None, ("intrcpt",)

@@ -26,7 +26,8 @@ from math import factorial, prod
 import numpy as np
 import pandas as pd
 
-from .gosh import _chunked, _columns, _design
+from .gosh import _chunked
+from .meta import _model_data
 from .tau2 import control_options, fit_batch
 
 __all__ = ["PermutestResult", "permutest"]
@@ -140,13 +141,8 @@ def permutest(yi, vi, mods=None, method="REML", test="z", data=None, exact=False
     Follmann, D. A., & Proschan, M. A. (1999). Biometrics, 55(3), 732-737.
     Higgins, J. P. T., & Thompson, S. G. (2004). Statistics in Medicine, 23(11), 1663-1682.
     """
-    c = _columns(data, yi=yi, vi=vi)
-    y, v = c["yi"], c["vi"]
-    k = y.size
-    X, names = _design(mods, k, data)
-    p = X.shape[1]
-    if k <= p:
-        raise ValueError(f"permutest needs more studies than coefficients: k = {k}, p = {p}")
+    y, v, X, names = _model_data("permutest", yi, vi, mods, data)
+    k, p = X.shape
     iter = int(round(iter))
     if iter < 2:
         raise ValueError(f"iter must be >= 2, got {iter}")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .gosh import _columns, _design
+from .meta import _effects, _model_data
 from .tau2 import control_options, fit_batch
 
 __all__ = ["leave1out", "influence", "cumul"]
@@ -71,8 +71,7 @@ def leave1out(yi, vi, method="REML", test="z", data=None, slab=None, confidence_
     Viechtbauer, W., & Cheung, M. W.-L. (2010). Outlier and influence diagnostics for
     meta-analysis. Research Synthesis Methods, 1(2), 112-125.
     """
-    c = _columns(data, yi=yi, vi=vi)
-    y, v = c["yi"], c["vi"]
+    y, v, _ = _effects(data, yi, vi)
     k = y.size
     if k < 2:
         raise ValueError(f"leave1out needs at least 2 studies, got k = {k}")
@@ -111,8 +110,7 @@ def cumul(yi, vi, order=None, method="REML", test="z", data=None, slab=None, dec
     Lau, J., Schmid, C. H., & Chalmers, T. C. (1995). Cumulative meta-analysis of clinical trials
     builds evidence for exemplary medical care. Journal of Clinical Epidemiology, 48(1), 45-57.
     """
-    c = _columns(data, yi=yi, vi=vi, order=order)
-    y, v = c["yi"], c["vi"]
+    y, v, c = _effects(data, yi, vi, order=order)
     k = y.size
     key = np.arange(k, dtype=float) if c["order"] is None else c["order"]
     if key.shape != (k,):
@@ -165,13 +163,8 @@ def influence(yi, vi, mods=None, method="REML", test="z", data=None, slab=None, 
     meta-analysis. Research Synthesis Methods, 1(2), 112-125.
     Belsley, D. A., Kuh, E., & Welsch, R. E. (1980). Regression diagnostics. Wiley.
     """
-    c = _columns(data, yi=yi, vi=vi)
-    y, v = c["yi"], c["vi"]
-    k = y.size
-    X, names = _design(mods, k, data)
-    p = X.shape[1]
-    if k <= p:
-        raise ValueError(f"influence needs more studies than coefficients: k = {k}, p = {p}")
+    y, v, X, names = _model_data("influence", yi, vi, mods, data)
+    k, p = X.shape
     # the full model (row 0) and the k leave-one-out models in one batch
     mask = np.vstack([np.ones((1, k), dtype=bool), ~np.eye(k, dtype=bool)])
     both = fit_batch(y, v, mask, method=method, test=test, X=X, **control_options(control))
