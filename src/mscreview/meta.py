@@ -174,6 +174,21 @@ def _model_data(what, yi, vi, mods=None, data=None):
     return y, v, X, names
 
 
+def _qm_test(beta, vb, btt, test, df):
+    """Omnibus Wald test of the coefficients ``btt``: QM (chi^2 with m df for ``test="z"``,
+    otherwise F = QM / m with (m, df) df), its df tuple and p-value."""
+    btt = _t2.coefficients_tested(btt, len(beta))
+    bsub = beta[btt]
+    try:
+        qm = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub))
+    except np.linalg.LinAlgError:
+        qm = math.nan
+    m = len(btt)
+    if test == "z":
+        return qm, (m, math.nan), float(chdtrc(m, qm))
+    return qm / m, (m, int(df)), float(fdtrc(m, df, qm / m))
+
+
 def _validate(method, test, confidence_level):
     if method not in _t2.METHODS:
         raise ValueError(f"unknown method {method!r}; available: {list(_t2.METHODS)}")
@@ -372,22 +387,7 @@ def _rma_mods(y, v, X, names, method, test, level, btt, tol, maxiter):
         stat = beta / se
     crit, pval = _crit_and_p(stat, test, df, level)
     ci_low, ci_high = beta - crit * se, beta + crit * se
-    if btt is None:
-        btt = list(range(1, p)) if p > 1 else [0]
-    btt = list(btt)
-    if not btt or any(not 0 <= b < p for b in btt):
-        raise ValueError(f"btt must index coefficients 0..{p - 1}; got {btt}")
-    bsub = beta[btt]
-    try:
-        qm = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub))
-    except np.linalg.LinAlgError:
-        qm = math.nan
-    m = len(btt)
-    if test == "z":
-        qm_df, qm_p = (m, math.nan), float(chdtrc(m, qm))
-    else:
-        qm = qm / m
-        qm_df, qm_p = (m, int(df)), float(fdtrc(m, df, qm))
+    qm, qm_df, qm_p = _qm_test(beta, vb, btt, test, df)
     w0 = 1 / v
     P0 = _t2._p_matrix(w0, X)
     yc = y - y.mean()

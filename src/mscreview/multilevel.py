@@ -27,9 +27,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import chdtrc, fdtrc
+from scipy.special import chdtrc
 
-from .meta import _arraylike, _crit_and_p, design_matrix
+from .meta import _arraylike, _crit_and_p, _qm_test, design_matrix
 from .results import MVResult
 from .tau2 import ConvergenceError
 
@@ -246,15 +246,7 @@ def rma_mv(yi, V, study, es_id=None, mods=None, method="REML", test="z", data=No
     P0 = Vinv - VX @ np.linalg.solve(X.T @ VX, VX.T)
     q = max(0.0, float(y @ P0 @ y))
     q_p = float(chdtrc(k - p, q))
-    btt = list(range(1, p)) if p > 1 else [0]
-    bsub = beta[btt]
-    qm = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub))
-    m = len(btt)
-    if test == "z":
-        qm_df, qm_p = (m, math.nan), float(chdtrc(m, qm))
-    else:
-        qm = qm / m
-        qm_df, qm_p = (m, int(df)), float(fdtrc(m, df, qm))
+    qm, qm_df, qm_p = _qm_test(beta, vb, None, test, df)
     n_const = -0.5 * (k - p if reml else k) * math.log(2 * math.pi)
     loglik = ll + n_const + (0.5 * np.linalg.slogdet(X.T @ X)[1] if reml else 0.0)
     return MVResult(

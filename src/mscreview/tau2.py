@@ -54,7 +54,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["METHODS", "TESTS", "Tau2Method", "ConvergenceError", "clip", "estimate",
-           "estimate_single", "estimate_batch", "fit_batch", "BatchFit", "control_options"]
+           "estimate_single", "estimate_batch", "fit_batch", "BatchFit", "control_options",
+           "coefficients_tested"]
 
 # metafor's con$tol (.Machine$double.eps^0.25) used in its ll0 check
 _LL0_TOL = np.finfo(float).eps ** 0.25
@@ -616,6 +617,15 @@ class BatchFit:
         return pd.DataFrame({f: getattr(self, f) for f in self.COLUMNS})
 
 
+def coefficients_tested(btt, p):
+    """Indices of the coefficients the omnibus QM test covers (metafor's ``btt``):
+    by default all but the intercept, or the intercept alone without moderators."""
+    btt = (list(range(1, p)) if p > 1 else [0]) if btt is None else list(btt)
+    if not btt or any(not 0 <= j < p for j in btt):
+        raise ValueError(f"btt must index coefficients 0..{p - 1}; got {btt}")
+    return btt
+
+
 def fit_batch(Y, V, mask=None, method="REML", test="z", confidence_level=0.95, *, X=None,
               btt=None, **kwargs) -> BatchFit:
     """Fit many random-effects models or meta-regressions at once, as metafor's ``rma.uni``.
@@ -679,11 +689,7 @@ def fit_batch(Y, V, mask=None, method="REML", test="z", confidence_level=0.95, *
         df = np.where(zrow, np.nan, kp)
         crit = np.where(zrow, ndtri(1 - alpha / 2), stdtrit(df, 1 - alpha / 2))[:, None]
         pval = np.where(zrow[:, None], 2 * ndtr(-np.abs(stat)), 2 * stdtr(df[:, None], -np.abs(stat)))
-        if btt is None:
-            btt = list(range(1, p)) if p > 1 else [0]
-        btt = list(btt)
-        if not btt or any(not 0 <= j < p for j in btt):
-            raise ValueError(f"btt must index coefficients 0..{p - 1}; got {btt}")
+        btt = coefficients_tested(btt, p)
         m = len(btt)
         bb = beta[:, btt]
         vbb = vb[:, btt][:, :, btt]
