@@ -529,7 +529,7 @@ def estimate_single(y, v, method="REML", *, tol=TOL, maxiter=MAXITER):
 
     scale = v.sum() / k
     score0_neg = step(0.0) <= 0
-    t, lo, hi, prev = max(0.0, he), 0.0, math.inf, math.inf
+    t, lo, hi, prev = float(clip(he)), 0.0, math.inf, math.inf
     for it in range(1, maxiter + 1):
         adj = step(t)
         if adj != adj:  # NaN
