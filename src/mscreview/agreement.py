@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import paths, schema
 
-__all__ = ["DEFAULT_SEED", "draw_sample", "agreement", "cohen_kappa", "disagreements", "write_agreement"]
+__all__ = ["DEFAULT_SEED", "draw_sample", "draw_nonnumeric_sample", "frozen_sample", "agreement", "cohen_kappa", "disagreements", "write_agreement"]
 
 DEFAULT_SEED = 20261126
 CONTROLLED_DESIGNS = ("rct", "nrsi_controlled")
@@ -158,6 +158,38 @@ def write_agreement(table: pd.DataFrame, seed: int, fraction: float, root: Path 
 
 
 SAMPLE_FILE = "review/double_extraction_sample.csv"
+NONNUMERIC_SAMPLE_FILE = "review/double_extraction_sample_nonnumeric.csv"
+
+
+def draw_nonnumeric_sample(extracted: pd.DataFrame, seed: int = DEFAULT_SEED + 1,
+                           fraction: float = 0.1) -> pd.DataFrame:
+    """A random ``fraction`` of the rows without numbers (direction_only, figure_only).
+
+    Beyond the protocol's minimum: the preclinical synthesis rests on direction and significance
+    coded from abstracts, so their coding is double-checked too. Drawn as :func:`draw_sample`
+    (rows sorted by row_id, ``numpy.random.default_rng(seed)``, without replacement).
+    """
+    ex = extracted.sort_values("row_id", kind="stable").reset_index(drop=True)
+    cand = ex.index[ex["data_availability"].isin(["direction_only", "figure_only"]).fillna(False).to_numpy(bool)]
+    k = math.ceil(fraction * len(cand))
+    pick = sorted(np.random.default_rng(seed).choice(cand.to_numpy(), size=k, replace=False).tolist()) if k else []
+    out = ex.loc[pick, ["row_id", "study_id"]].copy()
+    out["sample_reason"] = "random_non_numeric"
+    out["seed"] = seed
+    return out.reset_index(drop=True)
+
+
+def frozen_sample(root: Path | str | None = None) -> pd.DataFrame:
+    """The committed sample files (the draw is frozen once the second extraction starts).
+
+    The samples were drawn from the merged table of commit 3151cd1 (403 rows); rows added later
+    are outside the sampling frame, so ``compare`` reads these files instead of drawing again.
+    """
+    root = Path(root) if root is not None else paths.ROOT
+    parts = [pd.read_csv(root / f, dtype=str) for f in (SAMPLE_FILE, NONNUMERIC_SAMPLE_FILE) if (root / f).exists()]
+    if not parts:
+        raise FileNotFoundError(f"no sample file: run 'python -m mscreview.agreement sample' first ({SAMPLE_FILE})")
+    return pd.concat(parts, ignore_index=True).drop_duplicates("row_id")
 DISAGREEMENT_FILE = "review/extraction_disagreements.csv"
 
 
@@ -188,11 +220,17 @@ def main(argv: list[str] | None = None) -> int:
         p = root / SAMPLE_FILE
         s[["row_id", "study_id", "sample_reason", "seed"]].to_csv(p, index=False, lineterminator="\n")
         print(f"{len(s)} rows ({(s.sample_reason != 'controlled_trial').sum()} random, seed {args.seed}) -> {p}")
+        n = draw_nonnumeric_sample(ex, seed=args.seed + 1)
+        n.to_csv(root / NONNUMERIC_SAMPLE_FILE, index=False, lineterminator="\n")
+        print(f"{len(n)} rows without numbers (seed {args.seed + 1}) -> {root / NONNUMERIC_SAMPLE_FILE}")
         return 0
     if not args.second:
         parser.error("compare needs the second extraction's CSV")
     second = io.read_table(args.second, "extracted")
-    sample = draw_sample(ex, st, seed=args.seed, fraction=args.fraction)
+    sample = frozen_sample(root)
+    missing = sorted(set(sample["row_id"]) - set(ex["row_id"]))
+    if missing:
+        print(f"sampled rows no longer in data/extracted.csv (superseded): {', '.join(missing)}")
     first = ex[ex["row_id"].isin(sample["row_id"])]
     table = agreement(first, second)
     p = write_agreement(table, args.seed, args.fraction, root)
