@@ -92,6 +92,11 @@ def test_cli_sample_and_compare(tmp_path, capsys):
     assert agreement.main(["sample", "--seed", "1", "--root", str(root)]) == 0
     s = pd.read_csv(root / agreement.SAMPLE_FILE)
     assert len(s) == 5 and set(s.seed) == {1}      # 2 random + 3 RCT rows (see the first test)
+    nn = pd.read_csv(root / agreement.NONNUMERIC_SAMPLE_FILE)
+    ex = io.load("extracted", root)
+    n_cand = ex.data_availability.isin(["direction_only", "figure_only"]).sum()
+    assert len(nn) == -(-n_cand // 10) and set(nn.seed) == {2}   # ceil(10%) of the rows without numbers
+    (root / agreement.NONNUMERIC_SAMPLE_FILE).unlink()          # compare the numeric sample only below
     second = io.load("extracted", root)
     second.loc[second.row_id == "TrialB2019_03", "m1i"] = 56.0
     path = tmp_path / "second.csv"
