@@ -316,6 +316,31 @@ CLAIMS = [
     _c("why", required=True, description="Reason for the verdict"),
 ]
 
+PUBLISHED_ESTIMATES = [
+    _c("estimate_id", required=True, description="PUB-001 ...; primary key"),
+    _c("review_id", required=True, description="The published review, FirstAuthorYear"),
+    _c("citation", required=True, description="Citation of the review as read"),
+    _c("doi"),
+    _c("population", required=True, vocabulary="population"),
+    _c("cell_types", description="Cell types the pooled studies used, as reported (e.g. 'MSC only', 'all cell types')"),
+    _c("subgroup", description="Subgroup as reported"),
+    _c("outcome", required=True, description="Outcome as reported (e.g. GMFM, cylinder test)"),
+    _c("timepoint", description="Timepoint as reported"),
+    _c("measure", vocabulary="effect_type", description="Effect measure; empty when the page does not name it"),
+    _c("k_studies", "integer", minimum=1, description="Number of studies pooled, as reported"),
+    _c("n_participants", "integer", minimum=1, description="Participants or animals pooled, as reported"),
+    _c("estimate", "number", required=True, description="Pooled estimate as printed"),
+    _c("ci_low", "number", description="Lower 95% confidence limit as printed"),
+    _c("ci_high", "number", description="Upper 95% confidence limit as printed"),
+    _c("p_text", description="p value as printed"),
+    _c("i2", "number", unit="percent", minimum=0, description="I-squared (percent) as printed"),
+    _c("model", description="Model / estimator as reported"),
+    _c("included_study_ids", description="Our study_ids pooled in the estimate where the review names them, ' | '-separated"),
+    _c("source_url", required=True, description="Page the numbers were read from"),
+    _c("source_locator", required=True, description="Abstract / table / figure of the number"),
+    _c("notes"),
+]
+
 RECORD_SOURCES = {
     "database": "Database search (e.g. PubMed via stored pages)",
     "register": "Trial register",
@@ -365,6 +390,7 @@ TABLES = {
     "review/screening.csv": SCREENING,
     "review/search_log.csv": SEARCH_LOG,
     "review/claims.csv": CLAIMS,
+    "review/published_estimates.csv": PUBLISHED_ESTIMATES,
 }
 
 
@@ -385,6 +411,7 @@ PRIMARY_KEYS = {
     "review/screening.csv": ["record_id"],
     "review/search_log.csv": ["search_id"],
     "review/claims.csv": ["claim_id"],
+    "review/published_estimates.csv": ["estimate_id"],
 }
 
 #: (table, column) -> (referenced table, referenced column); empty values are not checked.
@@ -411,6 +438,8 @@ TABLE_DESCRIPTIONS = {
     "review/screening.csv": "Every record considered, the stage it reached and the exclusion reason (PRISMA 2020 source).",
     "review/search_log.csv": "Every search query run, with date, source and number of records seen.",
     "review/claims.csv": "The source article's claims C1 to C6 and the verdict of the evidence.",
+    "review/published_estimates.csv": ("Pooled estimates printed by published meta-analyses, for comparison with "
+                                       "ours (never pooled with our data)."),
 }
 
 
