@@ -323,11 +323,12 @@ def test_every_vocabulary_column_is_checked(synth):
 # the committed tables
 # ---------------------------------------------------------------------------
 
-HAVE_DATA = all((paths.ROOT / t).exists() for t in schema.TABLES)
-needs_data = pytest.mark.skipif(not HAVE_DATA, reason="final tables not merged yet (python -m mscreview.merge_staging)")
+def test_every_committed_table_exists():
+    """The committed review has every table of the schema (no test below may pass by absence)."""
+    missing = [t for t in schema.TABLES if not (paths.ROOT / t).exists()]
+    assert missing == []
 
 
-@needs_data
 def test_committed_data_has_zero_violations():
     violations = validate(paths.ROOT)
     assert violations == [], "\n".join(map(str, violations[:30]))
@@ -366,7 +367,6 @@ def _numeric_row(h, r):
     return r[h.index("data_availability")] == "numeric" and r[h.index("n1i")] != ""
 
 
-@needs_data
 @pytest.mark.parametrize("table,column,value,pred", [
     (EX, "n1i", "0", _numeric_row),
     (EX, "mechanism", "apoptosis", lambda h, r: True),
