@@ -163,3 +163,14 @@ def test_update_files_applied_only_when_asked(staged):
     ids = [r["row_id"] for r in res.tables["data/extracted.csv"]]
     assert "RatA2020_01" not in ids and len(ids) == 10
     assert len(res.origins["data/extracted.csv"]) == 10
+
+
+def test_refuses_without_batches(tmp_path):
+    """Without staging folders the merge would write empty tables over the committed ones: refuse."""
+    import pytest
+    from mscreview import merge_staging
+    with pytest.raises(ValueError, match="no batch folders"):
+        merge_staging.merge(tmp_path)
+    (tmp_path / "data" / "staging").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no batch folders"):
+        merge_staging.merge(tmp_path)

@@ -68,9 +68,12 @@ HOW_TO_ADD = """\
    `file:line: column 'c': value 'v' expected ...` and exits non-zero until the tables are clean.
 6. **Rebuild**: `make review` re-runs the analyses, figures and tables.
 
-Extractors working in parallel write `data/staging/<BATCH>/*.csv` with the same columns; the
-final tables are produced by `.venv/bin/python -m mscreview.merge_staging` (which logs every
-normalisation and conflict in `review/merge_log.csv`).
+The first extraction was done by parallel batches (CL, CT, P1, P2, NH, PUB, adjudication X2ADJ;
+the `extractor` column keeps the batch) in `data/staging/<BATCH>/*.csv`, merged by
+`.venv/bin/python -m mscreview.merge_staging` (log in `review/merge_log.csv`). That phase is over and
+the staging folders were removed: the tables above are now the only source and are edited directly.
+A later parallel round would stage the *whole* tables again (the merge replaces the final tables and
+refuses to run without staging folders).
 """
 
 

@@ -202,6 +202,9 @@ def merge(root: Path | str | None = None, batches: list[str] | None = None,
     staging = root / "data" / "staging"
     if batches is None:
         batches = sorted(p.name for p in staging.iterdir() if p.is_dir()) if staging.exists() else []
+    if not batches:
+        raise ValueError(f"no batch folders under {staging}: nothing to merge (the merge replaces the final "
+                         "tables, and since the staging phase ended they are edited directly)")
     result = MergeResult()
     known = {Path(t).name for t in schema.TABLES}
     for batch in batches:
