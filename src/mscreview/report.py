@@ -18,6 +18,8 @@ numbers into ``review/results.json``.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -348,10 +350,25 @@ def write_table(df, name: str, caption: str, notebook: str | None = None, *, dig
         files.append(f"review/tables/{name}.{ext}")
     rec = TableFiles(name, caption.strip(), nb, len(df), tuple(files), mdt)
     index = d / "README.md"
-    entries = _read_table_index(index)
-    entries[name] = {"caption": rec.caption, "notebook": nb, "rows": len(df)}
-    _atomic_text(index, _table_index(entries))
+    # Notebooks run in parallel processes and share this index: read-modify-write under a lock,
+    # or one notebook's entries can be lost (seen as a README that differs between two builds).
+    with _locked(index):
+        entries = _read_table_index(index)
+        entries[name] = {"caption": rec.caption, "notebook": nb, "rows": len(df)}
+        _atomic_text(index, _table_index(entries))
     return rec
+
+
+@contextlib.contextmanager
+def _locked(p: Path):
+    """Exclusive inter-process lock for a read-modify-write of ``p`` (lock file beside it)."""
+    lock = p.with_name(f".{p.name}.lock")
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _read_table_index(p: Path) -> dict:
