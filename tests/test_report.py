@@ -68,8 +68,12 @@ def test_write_table_three_formats_and_index(stage):
     tex = (d / "synthetic_t.tex").read_text()
     assert r"\caption{A synthetic table with 50\% \& more}" in tex and r"A\_1 & 0.12 & 10 \\" in tex
     assert r"\begin{tabular}{lrr}" in tex and r"\toprule" in tex
+    # during a build the index comes from per-notebook records (no shared file for parallel notebooks)
+    assert not (d / "README.md").exists()
+    entries = report.table_records(stage)
+    assert entries == {"synthetic_t": {"caption": "A synthetic table with 50% & more", "notebook": "99_test", "rows": 2}}
     assert "| `synthetic_t` | A synthetic table with 50% & more | `notebooks/99_test.ipynb` | 2 |" in \
-        (d / "README.md").read_text()
+        report.tables_readme(entries)
     assert t.rows == 2 and "**Table `synthetic_t`.**" in t._repr_markdown_()
     with pytest.raises(ValueError, match="caption"):
         report.write_table(df, "x", "")
@@ -257,3 +261,16 @@ def test_robustness_paths_run_when_k_allows(tmp_path, stage):
     sg = synthesis.source_subgroups(ev)
     assert list(sg["subgroup"][:3]) == ["adipose", "bone_marrow", "umbilical_cord"] and (sg["row"] == "difference").sum() == 2
     assert (stage / "figures" / "gosh_preclinical_msc_neuroregeneration.pdf").exists()
+
+
+def test_table_index_from_parallel_notebooks_keeps_every_entry(stage, monkeypatch):
+    """Two notebooks writing tables in turn (as the parallel build does) lose no index entry."""
+    for nb, names in (("01_a", ["t1", "t3"]), ("02_b", ["t2", "t4"])):
+        monkeypatch.setenv("MSCREVIEW_NOTEBOOK", nb)
+        for n in names:
+            report.write_table(pd.DataFrame({"x": [1]}), n, f"caption {n}")
+    assert sorted(report.table_records(stage)) == ["t1", "t2", "t3", "t4"]
+    monkeypatch.setenv("MSCREVIEW_NOTEBOOK", "03_c")
+    report.write_table(pd.DataFrame({"x": [1]}), "t1", "again")
+    with pytest.raises(ValueError, match="'t1' written by both 01_a and 03_c"):
+        report.table_records(stage)

@@ -275,6 +275,9 @@ def _finalise(stage: Path, root: Path) -> None:
     (stage / "figures").mkdir(parents=True, exist_ok=True)
     recs = figures.read_records(stage)
     (stage / "figures" / "README.md").write_text(figures.readme(recs), encoding="utf-8")
+    (stage / "review" / "tables").mkdir(parents=True, exist_ok=True)
+    (stage / "review" / "tables" / "README.md").write_text(report.tables_readme(report.table_records(stage)),
+                                                           encoding="utf-8")
     results = report.merge_fragments(stage)
     (stage / "review").mkdir(parents=True, exist_ok=True)
     (stage / "review" / "results.json").write_text(report.dumps(results), encoding="utf-8")
@@ -306,7 +309,9 @@ def _publish(stage: Path, out_root: Path) -> dict[str, str]:
     if src_tab.is_dir():
         shutil.move(str(src_tab), str(dst_tab))
         for p in sorted(dst_tab.rglob("*")):
-            if p.is_file():
+            if p.is_file() and p.name.startswith("."):
+                p.unlink()          # lock or temporary files
+            elif p.is_file():
                 out[p.relative_to(out_root).as_posix()] = _sha256(p)
     for name in ("results.json", "manuscript.md"):
         s = stage / "review" / name

@@ -349,14 +349,43 @@ def write_table(df, name: str, caption: str, notebook: str | None = None, *, dig
         _atomic_text(d / f"{name}.{ext}", text)
         files.append(f"review/tables/{name}.{ext}")
     rec = TableFiles(name, caption.strip(), nb, len(df), tuple(files), mdt)
+    entry = {"name": name, "caption": rec.caption, "notebook": nb, "rows": len(df)}
+    st = _stage()
+    if st is not None:
+        # during a build, notebooks run in parallel: each appends to its own record file and the
+        # build writes review/tables/README.md once from all of them (no shared file to race on)
+        rd = st / "records"
+        rd.mkdir(parents=True, exist_ok=True)
+        with open(rd / f"{nb}.tables.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        return rec
     index = d / "README.md"
-    # Notebooks run in parallel processes and share this index: read-modify-write under a lock,
-    # or one notebook's entries can be lost (seen as a README that differs between two builds).
+    # interactive sessions may still share the index: read-modify-write under a lock
     with _locked(index):
         entries = _read_table_index(index)
-        entries[name] = {"caption": rec.caption, "notebook": nb, "rows": len(df)}
+        entries[name] = {k: entry[k] for k in ("caption", "notebook", "rows")}
         _atomic_text(index, _table_index(entries))
     return rec
+
+
+def table_records(stage: Path) -> dict:
+    """Table index entries written into ``stage`` by :func:`write_table` (a later write of the
+    same table wins; two notebooks writing the same table name is an error)."""
+    entries: dict = {}
+    for p in sorted((Path(stage) / "records").glob("*.tables.jsonl")):
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                e = json.loads(line)
+                if e["name"] in entries and entries[e["name"]]["notebook"] != e["notebook"]:
+                    raise ValueError(f"table {e['name']!r} written by both {entries[e['name']]['notebook']} "
+                                     f"and {e['notebook']}")
+                entries[e["name"]] = {k: e[k] for k in ("caption", "notebook", "rows")}
+    return entries
+
+
+def tables_readme(entries: dict) -> str:
+    """Text of ``review/tables/README.md`` (deterministic)."""
+    return _table_index(entries)
 
 
 @contextlib.contextmanager
