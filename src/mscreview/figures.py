@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from . import paths, records
 
 MM_PER_INCH = 25.4
 
@@ -404,15 +404,7 @@ def _record(rec: ExportedFigure) -> None:
 
 def read_records(stage: Path) -> list[dict]:
     """All figure records written into ``stage`` (sorted by notebook, then name)."""
-    recs = {}
-    for p in sorted((Path(stage) / "records").glob("*.figures.jsonl")):
-        for line in p.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                r = json.loads(line)
-                if r["name"] in recs and recs[r["name"]]["notebook"] != r["notebook"]:
-                    raise ValueError(f"figure name {r['name']!r} exported by both "
-                                     f"{recs[r['name']]['notebook']} and {r['notebook']}")
-                recs[r["name"]] = r
+    recs = records.read_named(stage, "figures", "figure name", "exported")
     return sorted(recs.values(), key=lambda r: (r["notebook"], r["name"]))
 
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from . import paths, records
 
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -371,15 +371,8 @@ def write_table(df, name: str, caption: str, notebook: str | None = None, *, dig
 def table_records(stage: Path) -> dict:
     """Table index entries written into ``stage`` by :func:`write_table` (a later write of the
     same table wins; two notebooks writing the same table name is an error)."""
-    entries: dict = {}
-    for p in sorted((Path(stage) / "records").glob("*.tables.jsonl")):
-        for line in p.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                e = json.loads(line)
-                if e["name"] in entries and entries[e["name"]]["notebook"] != e["notebook"]:
-                    raise ValueError(f"table {e['name']!r} written by both {entries[e['name']]['notebook']} "
-                                     f"and {e['notebook']}")
-                entries[e["name"]] = {k: e[k] for k in ("caption", "notebook", "rows")}
+    recs = records.read_named(stage, "tables", "table", "written")
+    entries = {n: {k: e[k] for k in ("caption", "notebook", "rows")} for n, e in recs.items()}
     return entries
 
 
