@@ -519,6 +519,18 @@ def _rob_domains(rob, tool, domain):
     return [d for d in order if d in seen] + [d for d in seen if d not in order]
 
 
+def _rob_rows(rob, tool, who):
+    """The rows of one risk-of-bias tool (a table with a ``tool`` column, or one tool's rows)."""
+    import pandas as pd
+
+    df = pd.DataFrame(rob)
+    if "tool" in df:
+        df = df[df["tool"] == tool]
+    if df.empty:
+        raise ValueError(f"{who}: no rows for tool {tool!r}")
+    return df
+
+
 @_styled
 def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", judgement="judgement",
                       title=None, ax=None, width="double"):
@@ -526,11 +538,7 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
     circle with a symbol (+ low, - some concerns, ? unclear, x high)."""
     import pandas as pd
 
-    df = pd.DataFrame(rob)
-    if "tool" in df:
-        df = df[df["tool"] == tool]
-    if df.empty:
-        raise ValueError(f"rob_traffic_light: no rows for tool {tool!r}")
+    df = _rob_rows(rob, tool, "rob_traffic_light")
     doms = _rob_domains(df, tool, domain)
     studies = list(dict.fromkeys(df[study].tolist()))
     fig, ax = _axes(ax, width, 22.0 + 3.6 * len(studies))
@@ -566,11 +574,7 @@ def rob_summary(rob, *, tool="SYRCLE", domain="domain", judgement="judgement", t
     import pandas as pd
     from .schema import ROB_JUDGEMENTS
 
-    df = pd.DataFrame(rob)
-    if "tool" in df:
-        df = df[df["tool"] == tool]
-    if df.empty:
-        raise ValueError(f"rob_summary: no rows for tool {tool!r}")
+    df = _rob_rows(rob, tool, "rob_summary")
     doms = _rob_domains(df, tool, domain)
     judg = ROB_JUDGEMENTS.get(tool, sorted(set(df[judgement])))
     judg = [j for j in judg if j in set(df[judgement])] + sorted(set(df[judgement]) - set(judg))
