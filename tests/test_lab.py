@@ -184,8 +184,10 @@ def _execute(lab, kid, code, timeout):
             "parent_header": {}, "metadata": {}, "channel": "shell",
             "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                         "allow_stdin": False, "stop_on_error": True}}))
-        out, reply, deadline = [], None, time.monotonic() + timeout
-        while reply is None and time.monotonic() < deadline:
+        # the reply (shell channel) can arrive before the output (iopub): read until the kernel
+        # reports idle for this request, which comes after every output of it
+        out, reply, idle, deadline = [], None, False, time.monotonic() + timeout
+        while not (reply is not None and idle) and time.monotonic() < deadline:
             msg = json.loads(ws.recv())
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -195,6 +197,8 @@ def _execute(lab, kid, code, timeout):
                 out.append("\n".join(msg["content"]["traceback"]))
             elif msg["msg_type"] == "execute_reply":
                 reply = msg["content"]
+            elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                idle = True
         assert reply is not None, f"no execute_reply within {timeout:.0f} s:\n{_log_tail(lab['log'])}"
         assert reply["status"] == "ok", "".join(out)
         return "".join(out)
