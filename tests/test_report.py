@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview import report, synthesis
+from mscreview.output import report
+from mscreview.review import synthesis
 
 
 @pytest.fixture
@@ -231,8 +232,8 @@ def test_robustness_paths_run_when_k_allows(tmp_path, stage):
     """With k = 12 every diagnostic that the real data cannot reach yet (k = 2) runs and exports."""
     import matplotlib
     matplotlib.use("Agg")
-    from mscreview import bias
-    from mscreview.meta import rma
+    from mscreview.diagnostics import bias
+    from mscreview.engine.rma import rma
 
     ev = synthetic_family(tmp_path)
     fam = ("preclinical", "msc", "neuroregeneration")

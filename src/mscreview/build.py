@@ -5,7 +5,7 @@
 1. Hash the inputs (``data/``, the review's input
    files, ``src/``, ``notebooks/``, the lock file). If the hash and every
    output match the stamp in ``build/stamp.json``, stop: nothing to do.
-2. Validate the data with :func:`mscreview.validate.validate`; on violations
+2. Validate the data with :func:`mscreview.data.validate.validate`; on violations
    stop and list them.
 3. Execute every notebook in ``notebooks/`` in a fresh kernel (nbclient), two
    at a time, with a progress bar. Figures, tables and result fragments go to
@@ -270,7 +270,7 @@ async def _run_all(nbs: list[Path], workers: int, env: dict, exec_dir: Path, tim
 
 def _finalise(stage: Path, root: Path) -> None:
     """Merge fragments and generate README, results.json and the manuscript in ``stage``."""
-    from . import figures, report
+    from .output import figures, report
 
     (stage / "figures").mkdir(parents=True, exist_ok=True)
     recs = figures.read_records(stage)
@@ -370,7 +370,7 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
             log("Outputs missing or modified since the last build: rebuilding.")
 
     if validate:
-        from . import validate as v
+        from .data import validate as v
 
         log("Validating data/ and review/ tables ...")
         violations = v.validate(root)

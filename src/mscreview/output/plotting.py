@@ -1,10 +1,10 @@
 """The review's plots. Each function draws on ``ax=`` (or makes its own figure)
-and returns the Figure; none saves (see :func:`mscreview.figures.export`).
+and returns the Figure; none saves (see :func:`mscreview.output.figures.export`).
 
 Inputs are plain tables (pandas DataFrames with metafor-style columns ``yi``,
 ``vi``, ``ci_low``, ``ci_high`` ...) or mappings, so the plots do not depend on
 how a number was computed. Colours come from the Okabe-Ito palette
-(:data:`mscreview.figures.PALETTE`); every colour-coded category also has a
+(:data:`mscreview.output.figures.PALETTE`); every colour-coded category also has a
 symbol or a text label, so nothing depends on colour alone.
 
 References
@@ -74,7 +74,7 @@ DIRECTION_STYLE = {
 
 
 def _styled(fn):
-    """Run a plot function inside :func:`mscreview.figures.style`."""
+    """Run a plot function inside :func:`mscreview.output.figures.style`."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with style():
@@ -411,7 +411,7 @@ def effect_direction(data, *, row="study_id", col="mechanism", direction="direct
     rows_ = list(dict.fromkeys(df[row].tolist()))
     present = list(dict.fromkeys(df[col].tolist()))
     if columns is None and col == "mechanism":
-        from .schema import MECHANISMS
+        from ..data.schema import MECHANISMS
         columns = list(MECHANISMS)
     cols_ = [c for c in (columns or []) if c in present] + [c for c in present if c not in (columns or [])]
     fig, ax = _axes(ax, width, 16.0 + 3.3 * len(rows_))
@@ -467,7 +467,7 @@ def harvest(data, *, col="mechanism", direction="direction", significant="signif
     df = pd.DataFrame(data)
     cols_ = list(dict.fromkeys(df[col].tolist()))
     if col == "mechanism":
-        from .schema import MECHANISMS
+        from ..data.schema import MECHANISMS
         cols_ = [m for m in MECHANISMS if m in cols_] + [m for m in cols_ if m not in MECHANISMS]
     fig, axs = new_figure(width, 45.0, nrows=1, ncols=len(cols_), sharey=True, squeeze=False) if ax is None \
         else (ax.figure, np.array([[ax]]))
@@ -512,7 +512,7 @@ _SYMBOL_MARKERS = {"+": "+", "-": "_", "x": "x", "?": "$?$", "!": "$!$"}
 
 
 def _rob_domains(rob, tool, domain):
-    from .schema import ROB_DOMAINS
+    from ..data.schema import ROB_DOMAINS
 
     order = ROB_DOMAINS.get(tool, [])
     seen = list(dict.fromkeys(rob[domain].tolist()))
@@ -572,7 +572,7 @@ def rob_summary(rob, *, tool="SYRCLE", domain="domain", judgement="judgement", t
                 width="double"):
     """Summary bar plot: per domain, the percentage of studies at each judgement."""
     import pandas as pd
-    from .schema import ROB_JUDGEMENTS
+    from ..data.schema import ROB_JUDGEMENTS
 
     df = _rob_rows(rob, tool, "rob_summary")
     doms = _rob_domains(df, tool, domain)
@@ -623,7 +623,7 @@ def prisma_flow(counts, *, title=None, ax=None, width="double"):
     ``sought_retrieval``, ``not_retrieved``, ``assessed_eligibility``,
     ``excluded_eligibility`` (mapping reason -> n, or an int),
     ``included_studies`` and optionally ``included_reports`` (see
-    :func:`mscreview.report.prisma_counts`).
+    :func:`mscreview.output.report.prisma_counts`).
     """
     c = dict(counts)
 

@@ -1,13 +1,13 @@
 """The review's analyses as the notebooks call them: one function per table,
 figure or statement, each recording the numbers it reports (via
-:func:`mscreview.report.record`) so that the text cites them from
+:func:`mscreview.output.report.record`) so that the text cites them from
 ``review/results.json``.
 
 This module only orchestrates: effect sizes and exclusions come from
-:mod:`mscreview.analysis` (the data steward's protocol code), models from
-:mod:`mscreview.meta`, diagnostics from :mod:`mscreview.bias`,
-:mod:`mscreview.sensitivity`, :mod:`mscreview.bayes`, plots from
-:mod:`mscreview.plotting`. Decisions that depend on the data (whether a pooled
+:mod:`mscreview.review.rules` (the data steward's protocol code), models from
+:mod:`mscreview.engine.rma`, diagnostics from :mod:`mscreview.diagnostics.bias`,
+:mod:`mscreview.diagnostics.influence`, :mod:`mscreview.engine.bayes`, plots from
+:mod:`mscreview.output.plotting`. Decisions that depend on the data (whether a pooled
 estimate, a funnel plot or a meta-regression is possible) are made here, with
 the reason written out, so the notebooks stay free of logic.
 
@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths, report, schema
+from .. import paths
+from ..output import report
+from ..data import schema
 
 #: Minimum number of studies for funnel plots, Egger's test and trim-and-fill
 #: (Cochrane Handbook 13.3.5.4; protocol 6.7).
@@ -83,10 +85,10 @@ class Evidence:
     screening: pd.DataFrame
     search_log: pd.DataFrame
     claims: pd.DataFrame
-    effects: pd.DataFrame       # analysis.effect_table (SMD), yi > 0 favours MSC
+    effects: pd.DataFrame       # rules.effect_table (SMD), yi > 0 favours MSC
     excluded: pd.DataFrame      # rows without an SMD, with the reason
-    directions: pd.DataFrame    # analysis.direction_table: one direction per between-group row
-    study_dirs: pd.DataFrame    # analysis.study_directions: one per cohort x family
+    directions: pd.DataFrame    # rules.direction_table: one direction per between-group row
+    study_dirs: pd.DataFrame    # rules.study_directions: one per cohort x family
 
     def _repr_markdown_(self) -> str:
         return (f"Evidence from `{self.root}`: {len(self.studies)} studies, {len(self.extracted)} extracted rows, "
@@ -94,23 +96,23 @@ class Evidence:
 
 
 def _load(name: str, root: Path) -> pd.DataFrame:
-    from . import io
+    from ..data import tables
 
     table = schema.TABLE_NAMES[name]
     if not (root / table).exists():
         return pd.DataFrame({c: pd.Series(dtype="object") for c in schema.columns(table)})
-    return io.load(name, root)
+    return tables.load(name, root)
 
 
 @lru_cache(maxsize=4)
 def _evidence(root: str) -> Evidence:
-    from . import analysis
+    from . import rules
 
     r = Path(root)
     t = {n: _load(n, r) for n in schema.TABLE_NAMES}
-    effects, excluded = analysis.effect_table(t["extracted"], t["studies"], "SMD")
-    directions = analysis.direction_table(t["extracted"], t["studies"])
-    study_dirs = analysis.study_directions(directions)
+    effects, excluded = rules.effect_table(t["extracted"], t["studies"], "SMD")
+    directions = rules.direction_table(t["extracted"], t["studies"])
+    study_dirs = rules.study_directions(directions)
     return Evidence(r, t["studies"], t["extracted"], t["risk_of_bias"], t["screening"], t["search_log"],
                     t["claims"], effects, excluded, directions, study_dirs)
 
@@ -137,7 +139,7 @@ def evidence(root=None) -> Evidence:
 
 def validation_report(root=None) -> pd.DataFrame:
     """Every data violation (empty when the tables are clean); records the count."""
-    from . import validate
+    from ..data import validate
 
     v = validate.validate(data_root(root))
     report.record("audit.violations", len(v))
@@ -203,9 +205,9 @@ def exclusion_summary(ev: Evidence) -> pd.DataFrame:
 
 
 def prisma(ev: Evidence) -> dict:
-    """PRISMA 2020 counts from ``review/screening.csv`` (mscreview.prisma), recorded,
-    in the form :func:`mscreview.plotting.prisma_flow` draws."""
-    from .prisma import prisma_counts
+    """PRISMA 2020 counts from ``review/screening.csv`` (mscreview.data.prisma), recorded,
+    in the form :func:`mscreview.output.plotting.prisma_flow` draws."""
+    from ..data.prisma import prisma_counts
 
     c = prisma_counts(ev.screening)["total"]
     counts = {
@@ -225,7 +227,7 @@ def prisma(ev: Evidence) -> dict:
 
 def prisma_table(ev: Evidence) -> pd.DataFrame:
     """PRISMA counts in long format, by stream (databases/registers, other methods, total)."""
-    from .prisma import prisma_counts
+    from ..data.prisma import prisma_counts
 
     return pd.concat([c.to_frame() for c in prisma_counts(ev.screening).values()], ignore_index=True)
 
@@ -281,7 +283,7 @@ def evidence_map(ev: Evidence, population: str = "preclinical"):
     """Mechanism x MSC source: number of studies with at least one row (counts), and a
     second line with the animals or patients of those studies (``n = ...``).
 
-    Returns ``(counts, annot)`` DataFrames for :func:`mscreview.plotting.evidence_map`."""
+    Returns ``(counts, annot)`` DataFrames for :func:`mscreview.output.plotting.evidence_map`."""
     st = ev.studies[["study_id", "msc_source", "n_total", "population"]]
     ex = ev.extracted.merge(st, on="study_id", how="left")
     ex = ex[ex["population"] == population]
@@ -329,21 +331,21 @@ def timing_table(ev: Evidence) -> pd.DataFrame:
 
 def primary_effects(ev: Evidence) -> pd.DataFrame:
     """One SMD per study per (population, product class, mechanism) by the protocol rule."""
-    from . import analysis
+    from . import rules
 
     if ev.effects.empty:
         return ev.effects.copy()
-    return analysis.primary_effects(ev.effects)
+    return rules.primary_effects(ev.effects)
 
 
 def pooled_by_mechanism(ev: Evidence, method: str = "REML", test: str = "knha") -> pd.DataFrame:
     """Random-effects pooled SMD per family where >= 2 comparable studies (recorded)."""
-    from . import analysis
+    from . import rules
 
     prim = primary_effects(ev)
     if prim.empty:
         return pd.DataFrame()
-    pb = analysis.pooled_by(prim, method=method, test=test)
+    pb = rules.pooled_by(prim, method=method, test=test)
     if method == PRIMARY["method"] and test == PRIMARY["test"]:
         for _, r in pb.iterrows():
             base = _key("pooled", r["population"], r["product_class"], r["mechanism"])
@@ -357,9 +359,9 @@ def pooled_by_mechanism(ev: Evidence, method: str = "REML", test: str = "knha") 
 
 
 def forest_data(ev: Evidence, population: str, product_class: str, mechanism: str) -> dict:
-    """Keyword arguments for :func:`mscreview.plotting.forest`: the primary effects of one
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: the primary effects of one
     family, grouped by MSC source, with the pooled estimate and prediction interval."""
-    from .meta import rma
+    from ..engine.rma import rma
 
     prim = primary_effects(ev)
     g = prim[(prim["population"] == population) & (prim["product_class"] == product_class)
@@ -394,11 +396,11 @@ def _tp(r) -> str:
 
 def all_effects_multilevel(ev: Evidence) -> pd.DataFrame:
     """Every effect of a family, not one per study: three-level model (effects within
-    cohorts, REML; :func:`mscreview.multilevel.rma_mv`) with CR2 cluster-robust inference by
-    cohort (:func:`mscreview.robust.coef_test`), protocol 6.4. Families with effects from fewer
+    cohorts, REML; :func:`mscreview.engine.multilevel.rma_mv`) with CR2 cluster-robust inference by
+    cohort (:func:`mscreview.engine.robust.coef_test`), protocol 6.4. Families with effects from fewer
     than two cohorts are listed with the reason. Recorded."""
-    from .multilevel import rma_mv
-    from .robust import coef_test
+    from ..engine.multilevel import rma_mv
+    from ..engine.robust import coef_test
 
     e = ev.effects
     rows = []
@@ -437,7 +439,7 @@ def pooled_families(ev: Evidence) -> list[tuple[str, str, str]]:
 
 def direction_cells(ev: Evidence, population: str = "preclinical", product_class: str = "msc") -> pd.DataFrame:
     """Study x mechanism cells for the effect direction plot: the study-level direction
-    (70% rule, :func:`mscreview.analysis.study_directions`), whether any row in that
+    (70% rule, :func:`mscreview.review.rules.study_directions`), whether any row in that
     direction was reported significant, and the number of rows."""
     sd = ev.study_dirs[(ev.study_dirs["population"] == population)
                        & (ev.study_dirs["product_class"] == product_class)].copy()
@@ -455,11 +457,11 @@ def direction_cells(ev: Evidence, population: str = "preclinical", product_class
 
 def sign_tests(ev: Evidence) -> pd.DataFrame:
     """Exact sign test of study-level directions per family (SWiM), recorded."""
-    from . import analysis
+    from . import rules
 
     rows = []
     for key, g in ev.study_dirs.groupby(["population", "product_class", "mechanism"], sort=True):
-        r = analysis.sign_test(g)
+        r = rules.sign_test(g)
         rec = dict(zip(["population", "product_class", "mechanism"], key))
         rec.update(studies=len(g), favours_msc=r.n_favours_msc, favours_control=r.n_favours_control,
                    mixed=r.n_mixed, proportion=r.proportion, ci_low=r.ci_low, ci_high=r.ci_high,
@@ -509,7 +511,7 @@ def direction_by(ev: Evidence, by: str = "msc_source", population: str = "precli
                  product_class: str = "msc") -> pd.DataFrame:
     """Study-level directions (all mechanisms) cross-tabulated by a study characteristic,
     with a sign test per level (recorded for ``msc_source``)."""
-    from . import analysis
+    from . import rules
 
     sd = ev.study_dirs[(ev.study_dirs["population"] == population)
                        & (ev.study_dirs["product_class"] == product_class)]
@@ -517,7 +519,7 @@ def direction_by(ev: Evidence, by: str = "msc_source", population: str = "precli
     lvl = sd["cohort_id"].map(first[by] if by in first else pd.Series(dtype=object)).fillna("not reported")
     rows = []
     for v, g in sd.assign(level=lvl).groupby("level", sort=True):
-        r = analysis.sign_test(g)
+        r = rules.sign_test(g)
         rows.append({by: v, "study_mechanism_pairs": len(g), "cohorts": g["cohort_id"].nunique(),
                      "favours_msc": r.n_favours_msc, "favours_control": r.n_favours_control,
                      "mixed": r.n_mixed, "pvalue": r.pvalue})
@@ -528,9 +530,9 @@ def direction_by(ev: Evidence, by: str = "msc_source", population: str = "precli
 
 def source_subgroups(ev: Evidence) -> pd.DataFrame:
     """Subgroup analysis by MSC source within each family with effect sizes (one row per source
-    and the tests for subgroup differences, :func:`mscreview.meta.subgroup`), or one row saying
+    and the tests for subgroup differences, :func:`mscreview.engine.rma.subgroup`), or one row saying
     why it cannot be done (fewer than two sources with at least 2 studies each). Recorded."""
-    from .meta import subgroup
+    from ..engine.rma import subgroup
 
     prim = primary_effects(ev)
     fam_cols = ["population", "product_class", "mechanism"]
@@ -600,8 +602,8 @@ def meta_regression_feasibility(ev: Evidence) -> pd.DataFrame:
 def bubble_plots(ev: Evidence, notebook: str) -> list:
     """Export a bubble plot for every feasible meta-regression; returns what was done
     (an empty list means none was feasible; the feasibility table says why)."""
-    from . import figures, plotting
-    from .meta import rma
+    from ..output import figures, plotting
+    from ..engine.rma import rma
 
     out = figures.ExportedFigures()
     feas = meta_regression_feasibility(ev)
@@ -628,7 +630,7 @@ def bubble_plots(ev: Evidence, notebook: str) -> list:
 # ---------------------------------------------------------------------------
 
 def _months(r) -> float:
-    from .analysis import timepoint_days
+    from .rules import timepoint_days
 
     d = timepoint_days(r["timepoint"], r["timepoint_unit"])
     return round(d / (365.25 / 12), 1) if np.isfinite(d) else np.nan
@@ -647,7 +649,7 @@ def gmfm_effects(ev: Evidence) -> pd.DataFrame:
 def gmfm_by_timepoint(ev: Evidence) -> pd.DataFrame:
     """GMFM pooled per timepoint (months) where >= 2 trials report it; REML + Hartung-Knapp
     (primary) and DL + z (sensitivity). Recorded."""
-    from .meta import rma
+    from ..engine.rma import rma
 
     g = gmfm_effects(ev)
     rows = []
@@ -690,8 +692,8 @@ def gmfm_by_timepoint(ev: Evidence) -> pd.DataFrame:
 
 
 def gmfm_forest_data(ev: Evidence) -> dict:
-    """Keyword arguments for :func:`mscreview.plotting.forest`: GMFM by timepoint."""
-    from .meta import rma
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM by timepoint."""
+    from ..engine.rma import rma
 
     g = gmfm_effects(ev)
     g["timepoint_group"] = [f"{m:g} months" for m in g["months"]]
@@ -721,7 +723,7 @@ def clinical_other_function(ev: Evidence) -> pd.DataFrame:
 def adverse_events(ev: Evidence) -> pd.DataFrame:
     """Risk ratios (MSC vs control) of every adverse-event row with counts in both arms
     (metafor's RR with 0.5 added to zero cells; not estimable when both arms have 0)."""
-    from .effectsize import escalc
+    from ..engine.effectsize import escalc
 
     ex = ev.extracted
     a = ex[(ex["mechanism"] == "safety") & (ex["comparison_type"] == "between_groups")
@@ -867,7 +869,7 @@ def published_comparison(ev: Evidence) -> pd.DataFrame:
 
 
 def published_gmfm_forest_data(ev: Evidence) -> dict:
-    """Keyword arguments for :func:`mscreview.plotting.forest`: GMFM, this review vs published."""
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM, this review vs published."""
     c = published_comparison(ev)
     # standardised effects only (an MD of another scale would not be comparable); the measure is
     # missing on some pages read (kept, flagged in the label)
@@ -953,7 +955,7 @@ def families_for_robustness(ev: Evidence) -> dict[str, pd.DataFrame]:
 
 def small_study_assessment(ev: Evidence) -> pd.DataFrame:
     """Egger's test and trim-and-fill per pooled family where k >= 10, else why not (recorded)."""
-    from . import bias
+    from ..diagnostics import bias
 
     rows = []
     for name, g in families_for_robustness(ev).items():
@@ -978,7 +980,7 @@ def small_study_assessment(ev: Evidence) -> pd.DataFrame:
 
 def estimator_comparison(ev: Evidence) -> pd.DataFrame:
     """Each pooled family under REML/DL/PM x z/Hartung-Knapp (recorded for REML+knha, DL+z)."""
-    from .meta import rma
+    from ..engine.rma import rma
 
     rows = []
     for name, g in families_for_robustness(ev).items():
@@ -1000,12 +1002,12 @@ def estimator_comparison(ev: Evidence) -> pd.DataFrame:
 
 def leave_one_out(ev: Evidence) -> pd.DataFrame:
     """Leave-one-out per pooled family with k >= 3; else a row saying why not."""
-    from . import sensitivity
+    from ..diagnostics import influence
 
     rows = []
     for name, g in families_for_robustness(ev).items():
         if len(g) >= MIN_K_LEAVE1OUT:
-            l1 = sensitivity.leave1out(g["yi"].to_numpy(float), g["vi"].to_numpy(float), slab=list(g["study_id"]),
+            l1 = influence.leave1out(g["yi"].to_numpy(float), g["vi"].to_numpy(float), slab=list(g["study_id"]),
                                        **PRIMARY)
             l1 = l1.assign(family=name)
             rows.append(l1)
@@ -1021,7 +1023,7 @@ def leave_one_out(ev: Evidence) -> pd.DataFrame:
 def bayesian(ev: Evidence) -> pd.DataFrame:
     """Bayesian random-effects model (half-normal(0.5) prior on tau, protocol 6.3) for every
     pooled family: posterior median and 95% interval of mu, P(mu > 0) (recorded)."""
-    from . import bayes
+    from ..engine import bayes
 
     rows = []
     for name, g in families_for_robustness(ev).items():
@@ -1043,7 +1045,7 @@ def bayesian(ev: Evidence) -> pd.DataFrame:
 
 def prior_sensitivity(ev: Evidence) -> pd.DataFrame:
     """Posterior of mu under six heterogeneity priors, per pooled family."""
-    from . import bayes
+    from ..engine import bayes
 
     rows = []
     for name, g in families_for_robustness(ev).items():
@@ -1054,8 +1056,8 @@ def prior_sensitivity(ev: Evidence) -> pd.DataFrame:
 
 def posterior_curves(ev: Evidence, family: str | None = None) -> dict:
     """Posterior densities of mu (half-normal 0.5 and half-Cauchy 0.5 priors) for
-    :func:`mscreview.plotting.posterior`; default: the first pooled family."""
-    from . import bayes
+    :func:`mscreview.output.plotting.posterior`; default: the first pooled family."""
+    from ..engine import bayes
 
     fams = families_for_robustness(ev)
     if not fams:
@@ -1097,19 +1099,19 @@ def sensitivity_variants(ev: Evidence) -> pd.DataFrame:
     dispersions read as SD or SEM, excluding studies at high overall risk of bias, excluding
     secondary-source rows, MSC-derived cells pooled with MSC. Recorded (count of families whose
     conclusion, CI excluding 0 or not, changes)."""
-    from . import analysis
+    from . import rules
 
     def pooled(effects):
         if effects.empty:
             return pd.DataFrame()
-        return analysis.pooled_by(analysis.primary_effects(effects), **PRIMARY)
+        return rules.pooled_by(rules.primary_effects(effects), **PRIMARY)
 
     rb = ev.risk_of_bias
     high = set(rb.loc[(rb["domain"] == "overall") & rb["judgement"].isin(["high", "serious", "critical"]),
                       "study_id"]) if not rb.empty else set()
     variants = {"primary": ev.effects}
     for how in ("SD", "SEM"):
-        e, _ = analysis.effect_table(ev.extracted, ev.studies, "SMD", unstated_dispersion=how)
+        e, _ = rules.effect_table(ev.extracted, ev.studies, "SMD", unstated_dispersion=how)
         variants[f"unstated dispersion read as {how}"] = e
     variants["excluding high overall risk of bias"] = ev.effects[~ev.effects["study_id"].isin(high)]
     if "source_kind" in ev.effects:
@@ -1137,11 +1139,11 @@ def sensitivity_variants(ev: Evidence) -> pd.DataFrame:
 
 def dispersion_sensitivity(ev: Evidence) -> pd.DataFrame:
     """Effect sizes gained when rows with an unstated dispersion are read as SD or as SEM."""
-    from . import analysis
+    from . import rules
 
     rows = []
     for how in ("exclude", "SD", "SEM"):
-        e, _ = analysis.effect_table(ev.extracted, ev.studies, "SMD", unstated_dispersion=how)
+        e, _ = rules.effect_table(ev.extracted, ev.studies, "SMD", unstated_dispersion=how)
         rows.append({"unstated_dispersion": how, "effect_sizes": len(e), "studies": e["study_id"].nunique(),
                      "mean_smd": float(e["yi"].mean()) if len(e) else np.nan})
     out = pd.DataFrame(rows)
@@ -1320,7 +1322,7 @@ def direction_sentence(ev: Evidence) -> str:
 def export_forests(ev: Evidence, notebook: str) -> list:
     """A forest plot (sources as subgroups, pooled diamond, PI when k >= 3) for every
     family with a pooled estimate; returns the exported figures."""
-    from . import figures, plotting
+    from ..output import figures, plotting
 
     out = figures.ExportedFigures()
     for fam in pooled_families(ev):
@@ -1335,7 +1337,7 @@ def export_forests(ev: Evidence, notebook: str) -> list:
 
 
 def ae_forest_data(ev: Evidence) -> dict:
-    """Keyword arguments for :func:`mscreview.plotting.forest`: estimable adverse-event RRs."""
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: estimable adverse-event RRs."""
     a = adverse_events(ev)
     a = a[a["yi"].notna()].copy()
     a["label"] = [f"{r.study_id}: {str(r.outcome).replace('adverse event: ', '')} ({r.x1i}/{r.n1i} vs {r.x2i}/{r.n2i})"
@@ -1348,7 +1350,8 @@ def ae_forest_data(ev: Evidence) -> dict:
 
 def export_funnels(ev: Evidence, notebook: str) -> list:
     """Contour-enhanced funnel plots (with trim-and-fill) for families with k >= 10."""
-    from . import bias, figures, plotting
+    from ..diagnostics import bias
+    from ..output import figures, plotting
 
     out = figures.ExportedFigures()
     for name, g in families_for_robustness(ev).items():
@@ -1365,12 +1368,12 @@ def export_funnels(ev: Evidence, notebook: str) -> list:
 
 def influence_table(ev: Evidence) -> pd.DataFrame:
     """Influence diagnostics (metafor's influence.rma.uni) for families with k >= 3."""
-    from . import sensitivity
+    from ..diagnostics import influence
 
     rows = []
     for name, g in families_for_robustness(ev).items():
         if len(g) >= MIN_K_LEAVE1OUT:
-            t = sensitivity.influence(g["yi"].to_numpy(float), g["vi"].to_numpy(float), slab=list(g["study_id"]),
+            t = influence.influence(g["yi"].to_numpy(float), g["vi"].to_numpy(float), slab=list(g["study_id"]),
                                       **PRIMARY)
             rows.append(t.assign(family=name))
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
@@ -1381,14 +1384,15 @@ def influence_table(ev: Evidence) -> pd.DataFrame:
 
 def export_leave1out(ev: Evidence, notebook: str) -> list:
     """Leave-one-out plots for families with k >= 3."""
-    from . import figures, plotting, sensitivity
-    from .meta import rma
+    from ..output import figures, plotting
+    from ..diagnostics import influence
+    from ..engine.rma import rma
 
     out = figures.ExportedFigures()
     for name, g in families_for_robustness(ev).items():
         if len(g) < MIN_K_LEAVE1OUT:
             continue
-        l1 = sensitivity.leave1out(g["yi"].to_numpy(float), g["vi"].to_numpy(float), slab=list(g["study_id"]),
+        l1 = influence.leave1out(g["yi"].to_numpy(float), g["vi"].to_numpy(float), slab=list(g["study_id"]),
                                    **PRIMARY)
         full = rma(g["yi"].to_numpy(float), g["vi"].to_numpy(float), **PRIMARY)
         fig = plotting.leave1out(l1, full=full, label="study", title=name)
@@ -1399,8 +1403,8 @@ def export_leave1out(ev: Evidence, notebook: str) -> list:
 
 def export_gosh(ev: Evidence, notebook: str, min_k: int = 6) -> list:
     """GOSH plots for families with at least ``min_k`` studies (fewer subsets show nothing)."""
-    from . import figures, plotting
-    from .gosh import gosh
+    from ..output import figures, plotting
+    from ..diagnostics.gosh import gosh
 
     out = figures.ExportedFigures()
     for name, g in families_for_robustness(ev).items():
@@ -1416,7 +1420,7 @@ def export_gosh(ev: Evidence, notebook: str, min_k: int = 6) -> list:
 
 def export_rob(ev: Evidence, notebook: str) -> list:
     """Traffic-light and summary plots for every risk-of-bias tool used."""
-    from . import figures, plotting
+    from ..output import figures, plotting
 
     out = figures.ExportedFigures()
     names = {"SYRCLE": "syrcle", "RoB2": "rob2", "ROBINS-I": "robins_i"}

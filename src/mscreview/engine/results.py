@@ -133,7 +133,7 @@ class RMAResult:
 
     def confint(self, confidence_level=None) -> HeterogeneityCI:
         """Q-profile CIs for tau^2, tau, I^2 and H^2 (metafor ``confint.rma.uni``, type "QP")."""
-        from .meta import _qprofile
+        from .rma import _qprofile
         lvl = self.confidence_level if confidence_level is None else confidence_level
         return _qprofile(self, lvl)
 
@@ -149,7 +149,7 @@ class RMAResult:
         shape (n, p-1) or (p-1,); default the intercept-only prediction.
         Returns a DataFrame with ``pred, se, ci_low, ci_high, pi_low, pi_high``.
         """
-        from .meta import _predict
+        from .rma import _predict
         return _predict(self, newmods, self.confidence_level if confidence_level is None
                         else confidence_level)
 

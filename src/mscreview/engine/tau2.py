@@ -10,9 +10,9 @@ Entry points:
   diagnostics (GOSH, leave-one-out, influence, permutation tests, regression
   tests) build on it.
 * :func:`estimate_single` - one intercept-only data set in scalar arithmetic
-  (the speed of single fits), used by :func:`mscreview.meta.rma`.
+  (the speed of single fits), used by :func:`mscreview.engine.rma.rma`.
 * :func:`estimate` - one data set with a design matrix ``X`` and the standard
-  error of tau^2, used by :func:`mscreview.meta.rma` with moderators.
+  error of tau^2, used by :func:`mscreview.engine.rma.rma` with moderators.
 
 Both follow metafor's ``rma.uni`` (3.8-1): the same estimating equations,
 the same starting value (Hedges' estimate, truncated at zero) for the
@@ -569,7 +569,7 @@ class BatchFit:
     """Random-effects models (meta-regressions) fitted to many data sets at once.
 
     Arrays with one row per fit.  The columns of :meth:`to_frame` (:data:`COLUMNS`) follow
-    :class:`mscreview.results.RMAResult` and describe the first coefficient (the pooled
+    :class:`mscreview.engine.results.RMAResult` and describe the first coefficient (the pooled
     effect without moderators; ``i2`` in percent; ``pi_low``/``pi_high`` NaN with
     moderators); ``beta*`` (n, p) and ``vb`` (n, p, p) hold every coefficient.  Fields are
     also available by name, ``fit["tau2"]``, as R's ``fit$tau2``.
@@ -636,7 +636,7 @@ def fit_batch(Y, V, mask=None, method="REML", test="z", confidence_level=0.95, *
         As :func:`estimate_batch` (``kwargs``: ``tol``, ``maxiter``, ``ll0_tol``).
     test : str
         ``z``, ``t``, ``knha`` or ``adhoc`` (t tests with k - p df; as
-        :func:`mscreview.meta.rma`).  Fits with a single study use z (metafor).
+        :func:`mscreview.engine.rma.rma`).  Fits with a single study use z (metafor).
     confidence_level : float
     btt : sequence of int, optional
         Coefficients tested by QM (default: all but the intercept; the

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from scipy.special import chdtrc
 
-from .meta import _arraylike, _crit_and_p, _qm_test, design_matrix
+from .rma import _arraylike, _crit_and_p, _qm_test, design_matrix
 from .results import MVResult
 from .tau2 import ConvergenceError
 
@@ -108,7 +108,7 @@ def rma_mv(yi, V, study, es_id=None, mods=None, method="REML", test="z", data=No
         Study (cluster) of each effect.
     es_id : array_like or str, optional
         Effect identifier within study (default: one level per row).
-    mods, data, confidence_level : see :func:`mscreview.meta.rma`.
+    mods, data, confidence_level : see :func:`mscreview.engine.rma.rma`.
     method : {"REML", "ML"}
     test : {"z", "t"}
         ``"t"`` uses ``k - p`` degrees of freedom, as metafor's default.
@@ -197,7 +197,7 @@ def rma_mv(yi, V, study, es_id=None, mods=None, method="REML", test="z", data=No
         return g, info
 
     # start: half of a crude total heterogeneity to each level
-    from .meta import rma
+    from .rma import rma
     t0 = rma(y, np.diag(Vs), method="DL").tau2 if k > 1 else 0.0
     theta = np.array([t0 / 2 + 1e-3 * np.mean(np.diag(Vs)), t0 / 2 + 1e-3 * np.mean(np.diag(Vs))])
     scale = float(np.mean(np.diag(Vs)))

@@ -27,7 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths, records
+from .. import paths
+from . import records
 
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")

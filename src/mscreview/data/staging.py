@@ -1,7 +1,7 @@
 """Merge the extractors' staging tables into the final tables.
 
 Each extractor writes ``data/staging/<BATCH>/{studies,extracted,risk_of_bias,screening,
-search_log,claims}.csv`` with the columns of :mod:`mscreview.schema`. This module concatenates
+search_log,claims}.csv`` with the columns of :mod:`mscreview.data.schema`. This module concatenates
 the batches (in batch-name order) into ``data/studies.csv``, ``data/extracted.csv``,
 ``data/risk_of_bias.csv``, ``review/screening.csv``, ``review/search_log.csv`` and
 ``review/claims.csv``, sorted by id, and reports every problem on the way.
@@ -26,9 +26,9 @@ applied only with ``--apply-updates``, each change logged (otherwise reported as
 
 Usage::
 
-    .venv/bin/python -m mscreview.merge_staging            # merge and write
-    .venv/bin/python -m mscreview.merge_staging --apply-updates   # also apply update files
-    .venv/bin/python -m mscreview.merge_staging --dry-run  # report only
+    .venv/bin/python -m mscreview.data.staging            # merge and write
+    .venv/bin/python -m mscreview.data.staging --apply-updates   # also apply update files
+    .venv/bin/python -m mscreview.data.staging --dry-run  # report only
 """
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths, schema
-from .io import read_raw
+from .. import paths
+from . import schema
+from .tables import read_raw
 
 __all__ = ["LogEntry", "MergeResult", "merge", "main"]
 
@@ -330,13 +331,13 @@ def staging_location(result: MergeResult, root: Path | str | None, violation) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mscreview.merge_staging [--root DIR] [--dry-run] [--batch B ...]``.
+    """``python -m mscreview.data.staging [--root DIR] [--dry-run] [--batch B ...]``.
 
     Merges, writes the final tables and the log, prints the log and then every violation of the
     merged tables with the staging row it came from (``<- data/staging/B/file.csv:line``). Returns 0 when the merged tables validate cleanly, 1 otherwise
     (the tables are written either way unless --dry-run).
     """
-    parser = argparse.ArgumentParser(prog="mscreview.merge_staging", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="mscreview.data.staging", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=None)
     parser.add_argument("--batch", action="append", default=None, help="batch folder(s) to merge (default all)")
     parser.add_argument("--dry-run", action="store_true", help="report only; write nothing")

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import convert
-from .effectsize import escalc
-from .validate import says_digitised
+from ..engine import convert
+from ..engine.effectsize import escalc
+from ..data.validate import says_digitised
 
 __all__ = ["effect_table", "direction_table", "study_directions", "sign_test", "SignTestResult",
            "primary_effects", "pooled_by", "product_class", "timepoint_days", "prepost_table", "event_rates",
@@ -149,7 +149,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     Parameters
     ----------
     extracted, studies : DataFrame
-        The tables as loaded by :func:`mscreview.io.load`.
+        The tables as loaded by :func:`mscreview.data.tables.load`.
     measure : {"SMD", "MD", "ROM", "RR", "OR", "RD"}
         Effect measure. Continuous measures use group statistics (converted to mean/SD in code)
         or, failing that, a reported effect of the same type with its CI (:func:`conv_wald`);
@@ -183,7 +183,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     References
     ----------
     Cochrane Handbook 6.5.2.2 and 23.3.4; Wan et al. (2014), Luo et al. (2018), Shi et al. (2020)
-    for median/IQR/range conversions (via :func:`mscreview.convert.conv_fivenum`).
+    for median/IQR/range conversions (via :func:`mscreview.engine.convert.conv_fivenum`).
     """
     if measure not in CONTINUOUS_MEASURES + EVENT_MEASURES:
         raise ValueError(f"measure {measure!r} not supported; use one of {CONTINUOUS_MEASURES + EVENT_MEASURES}")
@@ -543,7 +543,7 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
     by : sequence of str
         Grouping columns (default population, product class, mechanism).
     method, test : str
-        Passed to :func:`mscreview.meta.rma` (protocol: REML + Hartung-Knapp; sensitivity DL + z).
+        Passed to :func:`mscreview.engine.rma.rma` (protocol: REML + Hartung-Knapp; sensitivity DL + z).
     min_studies : int
         Groups with fewer studies are listed with ``pooled = False`` and a reason (SWiM instead).
         Groups of raw mean differences (MD) in more than one unit are not pooled either.
@@ -554,7 +554,7 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
         One row per group: ``*by, k, study_ids, pooled, reason, measure, estimate, se, ci_low,
         ci_high, pi_low, pi_high, pvalue, tau2, i2, q, q_pvalue, method, test``.
     """
-    from .meta import rma
+    from ..engine.rma import rma
 
     by = list(by)
     rows = []

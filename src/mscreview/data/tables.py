@@ -1,7 +1,7 @@
-"""Load the review's tables with the types declared in :mod:`mscreview.schema`.
+"""Load the review's tables with the types declared in :mod:`mscreview.data.schema`.
 
 Every table is read as text first (so that nothing is guessed by the CSV parser) and then each
-column is converted to the type its :class:`~mscreview.schema.Column` declares:
+column is converted to the type its :class:`~mscreview.data.schema.Column` declares:
 
 ========  ==========================  =====================================
 schema    pandas dtype                accepted text
@@ -14,7 +14,7 @@ date      ``datetime64[ns]``          ``YYYY-MM-DD``; empty -> NaT
 ========  ==========================  =====================================
 
 A value that does not fit its type raises :class:`TableError` naming the file, the line (1-based,
-the header is line 1), the column and the value. :mod:`mscreview.validate` reports *all* problems
+the header is line 1), the column and the value. :mod:`mscreview.data.validate` reports *all* problems
 of a table instead; use it to find everything at once.
 """
 from __future__ import annotations
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths, schema
+from .. import paths
+from . import schema
 
 __all__ = ["TableError", "read_table", "load", "load_all", "parse_value", "read_raw"]
 
@@ -130,7 +131,7 @@ def read_table(path: Path | str, table: str | None = None, *, name: str | None =
     path : path-like
         The CSV file.
     table : str, optional
-        Key of :data:`mscreview.schema.TABLES` (e.g. ``"data/extracted.csv"``) or a short name
+        Key of :data:`mscreview.data.schema.TABLES` (e.g. ``"data/extracted.csv"``) or a short name
         (``"extracted"``). Defaults to the table whose file name matches ``path``.
     name : str, optional
         How the file is named in error messages (defaults to ``path``).
@@ -203,7 +204,7 @@ def load(name: str, root: Path | str | None = None) -> pd.DataFrame:
     ----------
     name : str
         ``studies``, ``extracted``, ``risk_of_bias``, ``screening``, ``search_log``, ``claims``
-        or the corresponding key of :data:`mscreview.schema.TABLES`.
+        or the corresponding key of :data:`mscreview.data.schema.TABLES`.
     root : path-like, optional
         Repository root (default :data:`mscreview.paths.ROOT`).
     """

@@ -1,4 +1,4 @@
-"""Generate the data documentation from :mod:`mscreview.schema`.
+"""Generate the data documentation from :mod:`mscreview.data.schema`.
 
 ``data/datapackage.json`` (Frictionless) and ``data/README.md`` (the data dictionary in prose)
 are both written from the schema, so they cannot drift from what the validator checks. Tests
@@ -6,7 +6,7 @@ assert the committed files equal what these functions produce.
 
 Usage::
 
-    .venv/bin/python -m mscreview.datadoc        # rewrite both files
+    .venv/bin/python -m mscreview.data.datadoc        # rewrite both files
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import paths, schema
+from .. import paths
+from . import schema
 
 __all__ = ["datapackage_json", "readme_markdown", "write", "main"]
 
@@ -24,7 +25,7 @@ README = "data/README.md"
 
 
 def datapackage_json() -> str:
-    """``data/datapackage.json`` text: :func:`mscreview.schema.to_datapackage` as indented JSON."""
+    """``data/datapackage.json`` text: :func:`mscreview.data.schema.to_datapackage` as indented JSON."""
     return json.dumps(schema.to_datapackage(), indent=2, ensure_ascii=False) + "\n"
 
 
@@ -70,7 +71,7 @@ HOW_TO_ADD = """\
 
 The first extraction was done by parallel batches (CL, CT, P1, P2, NH, PUB, adjudication X2ADJ;
 the `extractor` column keeps the batch) in `data/staging/<BATCH>/*.csv`, merged by
-`.venv/bin/python -m mscreview.merge_staging` (log in `review/merge_log.csv`). That phase is over and
+`.venv/bin/python -m mscreview.data.staging` (log in `review/merge_log.csv`). That phase is over and
 the staging folders were removed: the tables above are now the only source and are edited directly.
 A later parallel round would stage the *whole* tables again (the merge replaces the final tables and
 refuses to run without staging folders).
@@ -81,7 +82,7 @@ def readme_markdown() -> str:
     """``data/README.md`` text: every table and column with type, unit, allowed values, meaning."""
     out = ["# Data dictionary",
            "",
-           "Generated from `src/mscreview/schema.py` by `python -m mscreview.datadoc`; do not edit by hand",
+           "Generated from `src/mscreview/data/schema.py` by `python -m mscreview.data.datadoc`; do not edit by hand",
            "(edit the schema and regenerate). The same information, machine-readable, is in",
            "`datapackage.json` (Frictionless Data Package). Every number in these tables was copied",
            "from a page whose URL and locator are recorded with it; nothing is estimated or invented.",

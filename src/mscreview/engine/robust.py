@@ -1,8 +1,8 @@
 """Cluster-robust variance estimation with the CR2 small-sample correction.
 
 :func:`coef_test` reproduces R clubSandwich's ``coef_test(fit, vcov = "CR2",
-cluster = ...)`` for fits of :func:`mscreview.meta.rma` and
-:func:`mscreview.multilevel.rma_mv`: the bias-reduced linearisation (CR2)
+cluster = ...)`` for fits of :func:`mscreview.engine.rma.rma` and
+:func:`mscreview.engine.multilevel.rma_mv`: the bias-reduced linearisation (CR2)
 sandwich estimator with the working model as target, and t tests with
 Satterthwaite degrees of freedom.  Use it when several effect sizes come from
 one study (several outcomes, several arms) and their correlation is unknown.

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special, stats
 
-from .meta import _effects
+from .rma import _effects
 
 __all__ = ["BayesMetaResult", "bayesmeta", "prior_sensitivity", "TAU_PRIORS"]
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths, schema
+from .. import paths
+from . import schema
 
 __all__ = ["DEFAULT_SEED", "draw_sample", "draw_nonnumeric_sample", "frozen_sample", "agreement", "cohen_kappa", "disagreements", "write_agreement"]
 
@@ -188,13 +189,13 @@ def frozen_sample(root: Path | str | None = None) -> pd.DataFrame:
     root = Path(root) if root is not None else paths.ROOT
     parts = [pd.read_csv(root / f, dtype=str) for f in (SAMPLE_FILE, NONNUMERIC_SAMPLE_FILE) if (root / f).exists()]
     if not parts:
-        raise FileNotFoundError(f"no sample file: run 'python -m mscreview.agreement sample' first ({SAMPLE_FILE})")
+        raise FileNotFoundError(f"no sample file: run 'python -m mscreview.data.agreement sample' first ({SAMPLE_FILE})")
     return pd.concat(parts, ignore_index=True).drop_duplicates("row_id")
 DISAGREEMENT_FILE = "review/extraction_disagreements.csv"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mscreview.agreement sample|compare``.
+    """``python -m mscreview.data.agreement sample|compare``.
 
     ``sample [--seed S] [--fraction F]`` writes ``review/double_extraction_sample.csv`` (row_id,
     study_id, sample_reason, seed) for the second extractor. ``compare SECOND.csv [--seed S]
@@ -204,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
-    from . import io
+    from . import tables
 
-    parser = argparse.ArgumentParser(prog="mscreview.agreement")
+    parser = argparse.ArgumentParser(prog="mscreview.data.agreement")
     parser.add_argument("command", choices=["sample", "compare"])
     parser.add_argument("second", nargs="?", help="the second extraction (compare)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None)
     args = parser.parse_args(argv)
     root = Path(args.root) if args.root else paths.ROOT
-    ex, st = io.load("extracted", root), io.load("studies", root)
+    ex, st = tables.load("extracted", root), tables.load("studies", root)
     if args.command == "sample":
         s = draw_sample(ex, st, seed=args.seed, fraction=args.fraction)
         p = root / SAMPLE_FILE
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.second:
         parser.error("compare needs the second extraction's CSV")
-    second = io.read_table(args.second, "extracted")
+    second = tables.read_table(args.second, "extracted")
     sample = frozen_sample(root)
     missing = sorted(set(sample["row_id"]) - set(ex["row_id"]))
     if missing:

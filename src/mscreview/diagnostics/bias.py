@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .meta import _effects
-from .tau2 import control_options, fit_batch
+from ..engine.rma import _effects
+from ..engine.tau2 import control_options, fit_batch
 
 __all__ = ["RegtestResult", "RanktestResult", "TrimfillResult", "PetPeeseResult", "FunnelData",
            "regtest", "ranktest", "trimfill", "pet_peese", "funnel_data", "MIN_K",
@@ -340,7 +340,7 @@ def trimfill(yi, vi=None, *, sei=None, data=None, method="REML", test="z", side=
     Duval, S., & Tweedie, R. (2000). A nonparametric "trim and fill" method of accounting for
     publication bias in meta-analysis. JASA, 95(449), 89-98.
     """
-    from .meta import rma
+    from ..engine.rma import rma
 
     if estimator not in ("L0", "R0"):
         raise ValueError(f"estimator must be 'L0' or 'R0', got {estimator!r}")

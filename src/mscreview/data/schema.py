@@ -1,7 +1,7 @@
 """The data dictionary: the single source of column names and vocabularies.
 
 Every table in ``data/`` and ``review/`` is described here once. Validation
-(:mod:`mscreview.validate`), ``data/datapackage.json``, ``data/README.md`` and
+(:mod:`mscreview.data.validate`), ``data/datapackage.json``, ``data/README.md`` and
 the tests all derive from these definitions; nothing else lists columns.
 
 Each column is a :class:`Column` with a type (``string``, ``integer``,
@@ -159,7 +159,7 @@ ROB_JUDGEMENTS = {
 
 # Union registries derived from the per-tool lists above (so the column-level enum of
 # risk_of_bias.csv is defined once); which domain/judgement belongs to which tool is checked by
-# mscreview.validate against ROB_DOMAINS / ROB_JUDGEMENTS.
+# mscreview.data.validate against ROB_DOMAINS / ROB_JUDGEMENTS.
 ROB_DOMAIN_NAMES = {d: "Domain of " + ", ".join(t for t in ROB_DOMAINS if d in ROB_DOMAINS[t])
                     for tool in ROB_DOMAINS for d in ROB_DOMAINS[tool]}
 ROB_JUDGEMENT_NAMES = {j: "Judgement of " + ", ".join(t for t in ROB_JUDGEMENTS if j in ROB_JUDGEMENTS[t])
@@ -540,7 +540,7 @@ def to_datapackage() -> dict:
         "name": "mscreview-msc-cerebral-palsy",
         "title": "Mesenchymal stromal cell therapy for cerebral palsy: extraction tables of a systematic review",
         "description": ("Hand-extracted study characteristics, outcome data, risk of bias, screening and search "
-                        "logs. Generated from src/mscreview/schema.py by mscreview.schema.to_datapackage(); "
+                        "logs. Generated from src/mscreview/data/schema.py by mscreview.data.schema.to_datapackage(); "
                         "do not edit by hand."),
         "licenses": [{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/",
                       "title": "Creative Commons Attribution 4.0"}],

@@ -1,7 +1,7 @@
 """GOSH (graphical display of study heterogeneity): the model on every subset of studies.
 
 All subsets are fitted at once by the engine's batched fitter
-(:func:`mscreview.tau2.fit_batch`) with a boolean mask of the studies each fit uses: no Python
+(:func:`mscreview.engine.tau2.fit_batch`) with a boolean mask of the studies each fit uses: no Python
 loop per fit.
 
 References
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .tau2 import control_options, fit_batch
+from ..engine.tau2 import control_options, fit_batch
 
 __all__ = ["GoshResult", "gosh"]
 
@@ -95,7 +95,7 @@ def gosh(yi, vi, method="REML", subsets=None, max_exact_k=20, seed=None, progres
     yi, vi : array_like
         Effect sizes and sampling variances.
     method : str
-        tau2 estimator, a key of :data:`mscreview.tau2.METHODS`.
+        tau2 estimator, a key of :data:`mscreview.engine.tau2.METHODS`.
     subsets : int, optional
         Number of random subsets; if it is at least the number of all subsets, all are fitted.
     max_exact_k : int
@@ -108,7 +108,7 @@ def gosh(yi, vi, method="REML", subsets=None, max_exact_k=20, seed=None, progres
         Fits per vectorised batch (memory control).
     control : dict, optional
         metafor-style options of the iterative estimators: ``threshold``, ``maxiter``, ``tol``
-        (see :func:`mscreview.tau2.control_options`).
+        (see :func:`mscreview.engine.tau2.control_options`).
 
     Returns
     -------

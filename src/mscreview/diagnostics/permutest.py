@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from .gosh import _chunked
-from .meta import _model_data
-from .tau2 import control_options, fit_batch
+from ..engine.rma import _model_data
+from ..engine.tau2 import control_options, fit_batch
 
 __all__ = ["PermutestResult", "permutest"]
 

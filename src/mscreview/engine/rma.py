@@ -1,7 +1,7 @@
 """Random-effects, equal-effects and mixed-effects (meta-regression) models.
 
 :func:`rma` is metafor's ``rma.uni`` for the methods of
-:data:`mscreview.tau2.METHODS` and the tests ``z``, ``t``, ``knha``
+:data:`mscreview.engine.tau2.METHODS` and the tests ``z``, ``t``, ``knha``
 (Hartung-Knapp-Sidik-Jonkman) and ``adhoc`` (Knapp-Hartung with the
 variance multiplier truncated at 1); :func:`subgroup` fits one model per
 subgroup and tests subgroup differences.
@@ -211,7 +211,7 @@ def rma(yi, vi=None, mods=None, method="REML", test="z", data=None, confidence_l
         Moderators: column name(s) of ``data``, DataFrame or array (see
         :func:`design_matrix`).  An intercept is always included.
     method : str
-        tau^2 estimator, a key of :data:`mscreview.tau2.METHODS`
+        tau^2 estimator, a key of :data:`mscreview.engine.tau2.METHODS`
         (``EE``/``FE``, ``DL``, ``HE``, ``HS``, ``SJ``, ``ML``, ``REML``,
         ``EB``, ``PM``).
     test : str
@@ -232,7 +232,7 @@ def rma(yi, vi=None, mods=None, method="REML", test="z", data=None, confidence_l
         Unknown method or test, mismatched lengths, NaN, ``vi <= 0``, or
         fewer studies than the model needs (random-effects: ``k > p``;
         t-type tests: ``k > p``).
-    mscreview.tau2.ConvergenceError
+    mscreview.engine.tau2.ConvergenceError
         The iterative tau^2 estimator did not converge.
 
     References

@@ -1,6 +1,6 @@
 """Plausibility checks of extracted rows: things that are valid but probably wrong.
 
-The validator (:mod:`mscreview.validate`) rejects what breaks the rules; these checks flag rows
+The validator (:mod:`mscreview.data.validate`) rejects what breaks the rules; these checks flag rows
 a reviewer should look at again against the source page. Each flag is one row of a DataFrame
 ``row_id, study_id, check, detail``. Checks:
 
@@ -32,8 +32,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import analysis, convert
-from .effectsize import escalc
+from . import rules
+from ..engine import convert
+from ..engine.effectsize import escalc
 
 __all__ = ["plausibility_checks", "G_MAX", "CV_MIN", "CHECKS"]
 
@@ -66,7 +67,7 @@ def plausibility_checks(extracted: pd.DataFrame, studies: pd.DataFrame) -> pd.Da
     Parameters
     ----------
     extracted, studies : DataFrame
-        As loaded by :func:`mscreview.io.load`.
+        As loaded by :func:`mscreview.data.tables.load`.
 
     Returns
     -------
@@ -124,7 +125,7 @@ def plausibility_checks(extracted: pd.DataFrame, studies: pd.DataFrame) -> pd.Da
     # --- the same cohort in two studies of one analysis
     if "cohort_id" in studies.columns:
         s = studies.drop_duplicates("study_id")[["study_id", "cohort_id", "population", "product"]].copy()
-        s["product_class"] = s["product"].map(analysis.product_class)
+        s["product_class"] = s["product"].map(rules.product_class)
         ex = extracted.merge(s, on="study_id", how="left")
         for (cohort, pop, pc, mech), g in ex.groupby(["cohort_id", "population", "product_class", "mechanism"],
                                                      dropna=True):

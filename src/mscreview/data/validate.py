@@ -9,10 +9,10 @@ Rules (each names the column it reports on):
 
 * structure: file present, header equal to the schema's columns in order, field count per row;
 * types (integer, number, boolean ``true``/``false``, date ``YYYY-MM-DD``), no surrounding
-  whitespace, required values, vocabularies (:data:`mscreview.schema.VOCABULARIES`), minimum
+  whitespace, required values, vocabularies (:data:`mscreview.data.schema.VOCABULARIES`), minimum
   values (n > 0, SD > 0, events >= 0, ...);
-* keys: unique primary keys (:data:`~mscreview.schema.PRIMARY_KEYS`), foreign keys
-  (:data:`~mscreview.schema.FOREIGN_KEYS`, plus claims.study_ids), ``row_id`` starts with
+* keys: unique primary keys (:data:`~mscreview.data.schema.PRIMARY_KEYS`), foreign keys
+  (:data:`~mscreview.data.schema.FOREIGN_KEYS`, plus claims.study_ids), ``row_id`` starts with
   ``{study_id}_``, ``control_group_id`` present for between-group rows and starting with
   ``{study_id}:``, every study has an included screening record;
 * extraction: numbers present when ``data_availability = numeric``; absent when
@@ -46,8 +46,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths, schema
-from .io import parse_value, read_raw
+from .. import paths
+from . import schema
+from .tables import parse_value, read_raw
 
 __all__ = ["Violation", "validate", "main"]
 

@@ -1,6 +1,6 @@
 """Sensitivity analyses: leave-one-out, influence diagnostics and cumulative meta-analysis.
 
-All refits are done at once by the engine's batched fitter (:func:`mscreview.tau2.fit_batch`) with a
+All refits are done at once by the engine's batched fitter (:func:`mscreview.engine.tau2.fit_batch`) with a
 mask of shape ``(n_fits, k)``: leave-one-out uses the complement of the identity, cumulative
 meta-analysis a lower-triangular mask in the chosen order. Definitions and output follow R
 metafor's ``leave1out``, ``influence`` and ``cumul`` (version 3.8).
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .meta import _effects, _model_data
-from .tau2 import control_options, fit_batch
+from ..engine.rma import _effects, _model_data
+from ..engine.tau2 import control_options, fit_batch
 
 __all__ = ["leave1out", "influence", "cumul"]
 
@@ -51,13 +51,13 @@ def leave1out(yi, vi, method="REML", test="z", data=None, slab=None, confidence_
     yi, vi : array_like or str
         Effect sizes and sampling variances (or column names of ``data``).
     method, test : str
-        As in :func:`mscreview.meta.rma` (metafor names).
+        As in :func:`mscreview.engine.rma.rma` (metafor names).
     data : pandas.DataFrame, optional
     slab : sequence of str or str, optional
         Study labels (or a column name).
     confidence_level : float
     control : dict, optional
-        Options of iterative estimators (see :func:`mscreview.tau2.control_options`).
+        Options of iterative estimators (see :func:`mscreview.engine.tau2.control_options`).
 
     Returns
     -------

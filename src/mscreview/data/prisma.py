@@ -115,7 +115,7 @@ def prisma_counts(screening: pd.DataFrame, by_stream: bool = True) -> dict[str, 
     Parameters
     ----------
     screening : DataFrame
-        ``review/screening.csv`` as loaded by :func:`mscreview.io.load`.
+        ``review/screening.csv`` as loaded by :func:`mscreview.data.tables.load`.
     by_stream : bool
         Also count the two PRISMA columns separately (``databases_registers``,
         ``other_methods``) besides ``total``.

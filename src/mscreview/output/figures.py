@@ -1,6 +1,6 @@
 """Figure style and the one export function.
 
-Every figure of the review is drawn by a function of :mod:`mscreview.plotting`
+Every figure of the review is drawn by a function of :mod:`mscreview.output.plotting`
 (which takes ``ax=`` or returns a Figure and never saves) and written to disk
 by :func:`export` only. Export writes PDF (TrueType/Type 42 fonts embedded),
 SVG, PNG at 600 dpi and TIFF (LZW) at a journal width, with fixed metadata so
@@ -36,7 +36,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths, records
+from .. import paths
+from . import records
 
 MM_PER_INCH = 25.4
 
@@ -325,7 +326,7 @@ def export(fig, name: str, caption: str, notebook: str, *, width: str | float | 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
-        The figure (from a :mod:`mscreview.plotting` function).
+        The figure (from a :mod:`mscreview.output.plotting` function).
     name : str
         Figure id and file stem, lower-case letters, digits, ``_`` and ``-``.
     caption : str
