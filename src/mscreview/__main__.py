@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         from .data.validate import main as validate_main
         return validate_main(rest)
     if cmd == "manuscript":
-        from .output.report import manuscript_main
+        from .output.manuscript import manuscript_main
         return manuscript_main(rest)
     if cmd == "hash":
         from . import paths
