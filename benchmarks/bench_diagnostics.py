@@ -32,9 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mscreview.gosh import gosh  # noqa: E402
-from mscreview.permutest import permutest  # noqa: E402
-from mscreview.sensitivity import influence, leave1out  # noqa: E402
+from mscreview.diagnostics.gosh import gosh  # noqa: E402
+from mscreview.diagnostics.permutest import permutest  # noqa: E402
+from mscreview.diagnostics.influence import influence, leave1out  # noqa: E402
 
 K = 16
 N_ALL = 2 ** K - 1

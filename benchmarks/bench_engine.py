@@ -1,8 +1,8 @@
 """Speed of the engine side by side with R metafor, on the same data in one run.
 
-Times (1) a single REML random-effects fit at k = 16 (``mscreview.meta.rma``
+Times (1) a single REML random-effects fit at k = 16 (``mscreview.engine.rma.rma``
 vs ``metafor::rma``) and (2) REML tau^2 for a batch of 10,000 random
-meta-analyses (``mscreview.tau2.estimate_batch``, vectorised across data sets,
+meta-analyses (``mscreview.engine.tau2.estimate_batch``, vectorised across data sets,
 vs a loop of ``metafor::rma`` calls, which is how metafor does it).  The data
 are seeded random numbers written to a temporary CSV that both sides read.
 When ``Rscript`` (with metafor) is absent it prints
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from mscreview.meta import rma  # noqa: E402
-from mscreview.tau2 import estimate_batch  # noqa: E402
+from mscreview.engine.rma import rma  # noqa: E402
+from mscreview.engine.tau2 import estimate_batch  # noqa: E402
 
 R_CODE = r"""
 suppressPackageStartupMessages(library(metafor))

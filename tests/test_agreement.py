@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview import agreement, io
+from mscreview.data import agreement, tables as tbl
 
 FIX = Path(__file__).parent / "data_synthetic"
 
 
 @pytest.fixture
 def tables():
-    return io.load_all(FIX)
+    return tbl.load_all(FIX)
 
 
 def test_draw_sample_fraction_seed_and_controlled_trials(tables):
@@ -93,11 +93,11 @@ def test_cli_sample_and_compare(tmp_path, capsys):
     s = pd.read_csv(root / agreement.SAMPLE_FILE)
     assert len(s) == 5 and set(s.seed) == {1}      # 2 random + 3 RCT rows (see the first test)
     nn = pd.read_csv(root / agreement.NONNUMERIC_SAMPLE_FILE)
-    ex = io.load("extracted", root)
+    ex = tbl.load("extracted", root)
     n_cand = ex.data_availability.isin(["direction_only", "figure_only"]).sum()
     assert len(nn) == -(-n_cand // 10) and set(nn.seed) == {2}   # ceil(10%) of the rows without numbers
     (root / agreement.NONNUMERIC_SAMPLE_FILE).unlink()          # compare the numeric sample only below
-    second = io.load("extracted", root)
+    second = tbl.load("extracted", root)
     second.loc[second.row_id == "TrialB2019_03", "m1i"] = 56.0
     path = tmp_path / "second.csv"
     out = second.astype(object).where(second.notna(), "")

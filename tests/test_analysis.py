@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview import analysis, io
+from mscreview.review import rules
+from mscreview.data import tables as tbl
 
 FIX = Path(__file__).parent / "data_synthetic"
 TOL = 1e-9   # closed-form quantities: agree to rounding
@@ -20,7 +21,7 @@ TOL_ITER = 1e-6   # iterative (REML) quantities
 
 @pytest.fixture
 def tables():
-    return io.load_all(FIX)
+    return tbl.load_all(FIX)
 
 
 def _by_id(df):
@@ -28,7 +29,7 @@ def _by_id(df):
 
 
 def test_smd_values_and_conversions(tables):
-    eff, excl = analysis.effect_table(tables["extracted"], tables["studies"])
+    eff, excl = rules.effect_table(tables["extracted"], tables["studies"])
     e = _by_id(eff)
     # R: escalc("SMD", m1i=20, sd1i=5, n1i=10, m2i=30, sd2i=6, n2i=10) -> yi -1.7340246743109, vi 0.275171039277975
     # lesion volume: lower is better, so the sign is flipped: +1.734 favours MSC
@@ -63,7 +64,7 @@ def test_smd_values_and_conversions(tables):
 
 def test_every_row_is_accounted_for_with_a_reason(tables):
     ex = tables["extracted"]
-    eff, excl = analysis.effect_table(ex, tables["studies"])
+    eff, excl = rules.effect_table(ex, tables["studies"])
     assert len(eff) + len(excl) == len(ex)
     assert set(eff["row_id"]) | set(excl["row_id"]) == set(ex["row_id"])
     reasons = dict(zip(excl["row_id"], excl["reason"]))
@@ -78,7 +79,7 @@ def test_every_row_is_accounted_for_with_a_reason(tables):
 
 
 def test_md_uses_reported_effect_with_ci(tables):
-    eff, _ = analysis.effect_table(tables["extracted"], tables["studies"], measure="MD")
+    eff, _ = rules.effect_table(tables["extracted"], tables["studies"], measure="MD")
     e = _by_id(eff)
     # conv_wald: yi = 5.2, vi = ((9.3 - 1.1) / (2 qnorm(0.975)))^2 = 4.37594174104997
     assert e.loc["TrialB2019_01", "yi"] == pytest.approx(5.2, abs=TOL)
@@ -90,7 +91,7 @@ def test_md_uses_reported_effect_with_ci(tables):
 
 
 def test_risk_ratio_events_and_direction(tables):
-    eff, excl = analysis.effect_table(tables["extracted"], tables["studies"], measure="RR")
+    eff, excl = rules.effect_table(tables["extracted"], tables["studies"], measure="RR")
     assert list(eff["row_id"]) == ["TrialB2019_02"]
     # R: escalc("RR", ai=3, n1i=20, ci=2, n2i=20) -> log RR 0.405465108108164, vi 0.733333333333333
     r = eff.iloc[0]
@@ -106,7 +107,7 @@ def test_shared_control_is_split(tables):
     extra["row_id"] = "RatA2020_07"
     extra["arm1_label"] = "MSC high dose"
     ex = pd.concat([ex, extra], ignore_index=True)
-    eff, _ = analysis.effect_table(ex, tables["studies"])
+    eff, _ = rules.effect_table(ex, tables["studies"])
     e = _by_id(eff)
     for rid in ("RatA2020_01", "RatA2020_07"):
         assert bool(e.loc[rid, "shared_control"]) and e.loc[rid, "n_arms_sharing"] == 2
@@ -116,32 +117,32 @@ def test_shared_control_is_split(tables):
         assert e.loc[rid, "vi"] == pytest.approx(0.403982150434916, abs=TOL)
         assert "split by 2" in e.loc[rid, "conversion"]
     assert not bool(e.loc["RatA2020_02", "shared_control"])   # another outcome: not shared
-    eff2, _ = analysis.effect_table(ex, tables["studies"], split_shared_controls=False)
+    eff2, _ = rules.effect_table(ex, tables["studies"], split_shared_controls=False)
     assert _by_id(eff2).loc["RatA2020_07", "yi"] == pytest.approx(1.7340246743109, abs=TOL)
 
 
 def test_unstated_dispersion_policy(tables):
     ex = tables["extracted"].copy()
     ex.loc[ex.row_id == "RatA2020_02", "dispersion_type"] = pd.NA
-    eff, excl = analysis.effect_table(ex, tables["studies"])
+    eff, excl = rules.effect_table(ex, tables["studies"])
     assert dict(zip(excl.row_id, excl.reason))["RatA2020_02"] == "dispersion type not stated"
-    eff, _ = analysis.effect_table(ex, tables["studies"], unstated_dispersion="SEM")
+    eff, _ = rules.effect_table(ex, tables["studies"], unstated_dispersion="SEM")
     assert _by_id(eff).loc["RatA2020_02", "yi"] == pytest.approx(0.822520123463114, abs=TOL)
-    eff, _ = analysis.effect_table(ex, tables["studies"], unstated_dispersion="SD")
+    eff, _ = rules.effect_table(ex, tables["studies"], unstated_dispersion="SD")
     assert _by_id(eff).loc["RatA2020_02", "conversion"] == "unstated dispersion read as SD"
 
 
 def test_missing_higher_is_better_and_unknown_measure(tables):
     ex = tables["extracted"].copy()
     ex.loc[ex.row_id == "RatA2020_01", "higher_is_better"] = pd.NA
-    _, excl = analysis.effect_table(ex, tables["studies"])
+    _, excl = rules.effect_table(ex, tables["studies"])
     assert dict(zip(excl.row_id, excl.reason))["RatA2020_01"] == "higher_is_better missing (direction of benefit unknown)"
     with pytest.raises(ValueError, match="not supported"):
-        analysis.effect_table(ex, tables["studies"], measure="NOPE")
+        rules.effect_table(ex, tables["studies"], measure="NOPE")
 
 
 def test_direction_table_and_sign_test(tables):
-    d = analysis.direction_table(tables["extracted"], tables["studies"])
+    d = rules.direction_table(tables["extracted"], tables["studies"])
     got = d.set_index("row_id")[["direction", "significant", "basis"]].to_dict("index")
     assert got["RatA2020_01"] == {"direction": "favours_msc", "significant": "yes", "basis": "computed"}
     # g = 0.8225, se = sqrt(0.2169) = 0.4657: 0.8225 < 1.96 * 0.4657 = 0.913 -> not significant
@@ -152,9 +153,9 @@ def test_direction_table_and_sign_test(tables):
     # 3/20 vs 2/20 adverse events: more with MSC -> favours control; Fisher p = 1
     assert got["TrialB2019_02"] == {"direction": "favours_control", "significant": "no", "basis": "computed"}
     assert "SeriesC2018_01" not in got    # pre-post rows are not between-group evidence
-    sd = analysis.study_directions(d)
+    sd = rules.study_directions(d)
     assert len(sd) == 8   # 6 mechanisms in RatA2020 + function and safety in TrialB2019
-    res = analysis.sign_test(sd)
+    res = rules.sign_test(sd)
     assert (res.n_favours_msc, res.n_favours_control, res.n_mixed, res.n) == (7, 1, 0, 8)
     # exact two-sided binomial: 2 * (C(8,0) + C(8,1)) / 2^8 = 18/256
     assert res.pvalue == pytest.approx(18 / 256, abs=TOL)
@@ -165,7 +166,7 @@ def test_study_directions_threshold():
     d = pd.DataFrame({"population": "p", "product_class": "msc", "mechanism": "m", "cohort_id": ["A"] * 4 + ["B"] * 3,
                       "study_id": ["A"] * 4 + ["B"] * 3,
                       "direction": ["favours_msc"] * 3 + ["favours_control"] + ["favours_msc"] * 2 + ["favours_control"]})
-    sd = analysis.study_directions(d).set_index("cohort_id")
+    sd = rules.study_directions(d).set_index("cohort_id")
     assert sd.loc["A", "direction"] == "favours_msc"     # 3/4 = 75% > 70%
     assert sd.loc["B", "direction"] == "mixed"           # 2/3 = 67% <= 70%
 
@@ -191,7 +192,7 @@ def test_primary_effects_rule():
         dict(row_id="A_05", study_id="A", cohort_id="A", outcome="TUNEL", timepoint_days=28, yi=9.0,
              mechanism="anti_apoptosis"),
     ])
-    p = analysis.primary_effects(e).set_index("row_id")
+    p = rules.primary_effects(e).set_index("row_id")
     # A: MBP (rank 1), latest timepoint 28 days, first-listed of A_03/A_04 -> A_03
     assert sorted(p.index) == ["A_03", "A_05", "B_01", "C_01", "D_01"]
     assert p.loc["A_03", "outcome_rank"] == 1 and p.loc["A_03", "n_candidates"] == 4
@@ -204,7 +205,7 @@ def test_pooled_by_against_metafor():
                   for s, y, v in (("A", 1.2, 0.2), ("B", 0.4, 0.1), ("C", 0.9, 0.3))]
                  + [dict(row_id="Z_01", study_id="Z", cohort_id="Z", outcome="TUNEL", timepoint_days=28, yi=1.0,
                          mechanism="anti_apoptosis")])
-    out = analysis.pooled_by(e).set_index("mechanism")
+    out = rules.pooled_by(e).set_index("mechanism")
     r = out.loc["neuroregeneration"]
     # R: rma(yi=c(1.2,0.4,0.9), vi=c(0.2,0.1,0.3), method="REML", test="knha")
     assert bool(r["pooled"]) and r["k"] == 3 and r["study_ids"] == "A;B;C"
@@ -214,7 +215,7 @@ def test_pooled_by_against_metafor():
     assert r["tau2"] == pytest.approx(REML_KNHA["tau2"], abs=TOL_ITER)
     z = out.loc["anti_apoptosis"]
     assert not bool(z["pooled"]) and z["k"] == 1 and "fewer than 2" in z["reason"] and np.isnan(z["estimate"])
-    dl = analysis.pooled_by(e, method="DL", test="z").set_index("mechanism").loc["neuroregeneration"]
+    dl = rules.pooled_by(e, method="DL", test="z").set_index("mechanism").loc["neuroregeneration"]
     assert dl["estimate"] == pytest.approx(DL_Z["estimate"], abs=TOL_ITER)
     assert dl["tau2"] == pytest.approx(DL_Z["tau2"], abs=TOL_ITER)
 
@@ -224,16 +225,16 @@ def test_pooled_by_refuses_two_effects_of_one_cohort():
                   dict(row_id="A2_01", study_id="A2", cohort_id="A", outcome="MBP", timepoint_days=28, yi=1.1),
                   dict(row_id="B_01", study_id="B", cohort_id="B", outcome="MBP", timepoint_days=28, yi=0.5)])
     with pytest.raises(ValueError, match=r"cohort\(s\) \['A'\]"):
-        analysis.pooled_by(e)
+        rules.pooled_by(e)
 
 
 def test_timepoint_days_and_product_class():
-    assert analysis.timepoint_days(6, "months") == pytest.approx(6 * 365.25 / 12)
-    assert analysis.timepoint_days(2, "weeks") == 14
-    assert np.isnan(analysis.timepoint_days(None, "days"))
-    assert analysis.product_class("msc_secretome") == "msc_ev"
-    assert analysis.product_class("msc_modified") == "msc"
-    assert analysis.product_class(pd.NA) == "unknown"
+    assert rules.timepoint_days(6, "months") == pytest.approx(6 * 365.25 / 12)
+    assert rules.timepoint_days(2, "weeks") == 14
+    assert np.isnan(rules.timepoint_days(None, "days"))
+    assert rules.product_class("msc_secretome") == "msc_ev"
+    assert rules.product_class("msc_modified") == "msc"
+    assert rules.product_class(pd.NA) == "unknown"
 
 
 # R 4 / metafor 3.8-1:
@@ -246,14 +247,14 @@ DL_Z = dict(estimate=0.728731127654512, ci_low=0.229999928267561, ci_high=1.2274
 
 
 def test_prepost_table(tables):
-    p = analysis.prepost_table(tables["extracted"], tables["studies"])
+    p = rules.prepost_table(tables["extracted"], tables["studies"])
     assert p.row_id.tolist() == ["SeriesC2018_01"]
     r = p.iloc[0]
     assert (r["n"], r["m_follow_up"], r["m_baseline"], r["change"]) == (10, 45, 40, 5)   # GMFM-66 45 - 40
 
 
 def test_event_rates_clopper_pearson(tables):
-    e = analysis.event_rates(tables["extracted"], tables["studies"]).set_index("row_id")
+    e = rules.event_rates(tables["extracted"], tables["studies"]).set_index("row_id")
     assert sorted(e.index) == ["SeriesC2018_02", "TrialB2019_02"]
     r = e.loc["SeriesC2018_02"]
     assert r["p1"] == pytest.approx(0.2) and np.isnan(r["p2"])
@@ -265,7 +266,7 @@ def test_event_rates_clopper_pearson(tables):
 
 
 def test_direction_table_can_include_pre_post(tables):
-    d = analysis.direction_table(tables["extracted"], tables["studies"], comparison_types=("between_groups", "pre_post"))
+    d = rules.direction_table(tables["extracted"], tables["studies"], comparison_types=("between_groups", "pre_post"))
     assert "SeriesC2018_01" in set(d.row_id)
     assert d.set_index("row_id").loc["SeriesC2018_01", "comparison_type"] == "pre_post"
 
@@ -273,9 +274,9 @@ def test_direction_table_can_include_pre_post(tables):
 def test_reported_effect_types_can_be_widened(tables):
     ex = tables["extracted"].copy()
     ex.loc[ex.row_id == "TrialB2019_01", "effect_type"] = "beta"
-    _, excl = analysis.effect_table(ex, tables["studies"], measure="MD")
+    _, excl = rules.effect_table(ex, tables["studies"], measure="MD")
     assert dict(zip(excl.row_id, excl.reason))["TrialB2019_01"] == "m1i missing; reported beta cannot give MD"
-    eff, _ = analysis.effect_table(ex, tables["studies"], measure="MD", reported_effect_types=("MD", "beta"))
+    eff, _ = rules.effect_table(ex, tables["studies"], measure="MD", reported_effect_types=("MD", "beta"))
     r = _by_id(eff).loc["TrialB2019_01"]
     assert r["yi"] == pytest.approx(5.2) and r["conversion"] == "reported beta with 95% CI (conv_wald)"
 
@@ -283,7 +284,7 @@ def test_reported_effect_types_can_be_widened(tables):
 def test_pooled_by_refuses_md_across_units():
     e = _effects([dict(row_id=f"{s}_01", study_id=s, cohort_id=s, outcome="GMFM-88", timepoint_days=180, yi=y,
                        unit=u, measure="MD") for s, y, u in (("A", 5.0, "points"), ("B", 20.0, "%"))])
-    r = analysis.pooled_by(e).iloc[0]
+    r = rules.pooled_by(e).iloc[0]
     assert not bool(r["pooled"]) and "different units" in r["reason"] and np.isnan(r["estimate"])
     e["unit"] = "points"
-    assert bool(analysis.pooled_by(e).iloc[0]["pooled"])
+    assert bool(rules.pooled_by(e).iloc[0]["pooled"])

@@ -1,4 +1,4 @@
-"""Bayesian random-effects model (mscreview.bayes) against (1) the worked example published with
+"""Bayesian random-effects model (mscreview.engine.bayes) against (1) the worked example published with
 R's bayesmeta and (2) a brute-force two-dimensional integration over (mu, tau) on a grid.
 
 Published example: the eight-schools data (Rubin 1981) with mu ~ Normal(0, 50) and
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mscreview.bayes import bayesmeta, prior_sensitivity
+from mscreview.engine.bayes import bayesmeta, prior_sensitivity
 
 # Rubin (1981) eight schools, as printed by data("Rubin1981") in the vignette
 Y8 = np.array([28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16])

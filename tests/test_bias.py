@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mscreview.bias import funnel_data, pet_peese, ranktest, regtest, trimfill
+from mscreview.diagnostics.bias import funnel_data, pet_peese, ranktest, regtest, trimfill
 
 REF = json.loads((Path(__file__).parent / "reference" / "diag_reference.json").read_text())
 CASES = {c["id"]: c for c in REF["cases"]}

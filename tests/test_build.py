@@ -13,14 +13,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from mscreview import build as B
 
-GOOD_A = ["# Synthetic notebook A (test).", "from mscreview import plotting, figures, report",
+GOOD_A = ["# Synthetic notebook A (test).", "from mscreview.output import plotting, figures, report",
           "fig = plotting.funnel([0.1, 0.3, 0.5], [0.1, 0.05, 0.2])",
           "figures.export(fig, 'synth_funnel', 'Synthetic funnel', '01_a', formats=('pdf', 'svg'))",
-          "report.record('synth.a', 1.5)"]
-GOOD_B = ["from mscreview import report", "import pandas as pd",
+          "report.save_numbers({'synth.a': 1.5})"]
+GOOD_B = ["from mscreview.output import report", "import pandas as pd",
           "report.write_table(pd.DataFrame({'a': [1, 2], 'b': [0.5, 0.25]}), 'synth_table', 'Synthetic')",
-          "report.record('synth.b', 3)"]
-BAD_C = ["from mscreview import plotting, figures",
+          "report.save_numbers({'synth.b': 3})"]
+BAD_C = ["from mscreview.output import plotting, figures",
          "fig = plotting.funnel([0.1, 0.3], [0.1, 0.05])",
          "figures.export(fig, 'half_written', 'must never reach figures/', '03_c', formats=('pdf',))",
          "# Now the failing cell.",

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mscreview.convert import (conv_fivenum, conv_wald, harmonise_direction, sd_from_ci,
+from mscreview.engine.convert import (conv_fivenum, conv_wald, harmonise_direction, sd_from_ci,
                                sd_from_sem, smd_from_p, smd_from_t)
-from mscreview.effectsize import escalc
+from mscreview.engine.effectsize import escalc
 
 
 def test_sd_from_sem():
@@ -117,7 +117,7 @@ def test_harmonise_direction():
 def test_conv_fivenum_walter2007_expected_range():
     # expected range of 2 standard normal draws is 2/sqrt(pi) (E|X1 - X2| = 2/sqrt(pi))
     out = conv_fivenum(min=[0.0], median=[1.0], max=[2.0], n=[5], method="walter2007", test=False)
-    from mscreview.convert import _expected_range
+    from mscreview.engine.convert import _expected_range
     assert _expected_range(2)[0] == pytest.approx(2 / math.sqrt(math.pi), rel=1e-9)
     # known value: expected range of 5 normal draws = 2.325929 (tables of d2 in quality control)
     assert _expected_range(5)[0] == pytest.approx(2.325929, abs=1e-6)

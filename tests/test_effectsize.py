@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mscreview.convert import smd_from_t
-from mscreview.effectsize import MEASURES, escalc, hedges_correction, nmd
+from mscreview.engine.convert import smd_from_t
+from mscreview.engine.effectsize import MEASURES, escalc, hedges_correction, nmd
 
 REF = json.loads((Path(__file__).parent / "reference" / "engine_reference.json").read_text())
 CLOSED = 1e-10

@@ -11,11 +11,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from mscreview import figures, plotting
+from mscreview.output import figures, plotting
 
 SCRIPT = r"""
 import matplotlib; matplotlib.use("Agg")
-from mscreview import plotting, figures
+from mscreview.output import plotting, figures
 import pandas as pd
 df = pd.DataFrame({"study_id": ["SynthA", "SynthB", "SynthC"], "yi": [0.2, 0.5, 0.9], "vi": [0.04, 0.09, 0.02]})
 fig = plotting.forest(df, pooled={"estimate": 0.5, "ci_low": 0.2, "ci_high": 0.8, "pi_low": -0.1, "pi_high": 1.1})

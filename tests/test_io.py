@@ -1,4 +1,4 @@
-"""Loading tables with their schema types (mscreview.io), on the SYNTHETIC fixture."""
+"""Loading tables with their schema types (mscreview.data.tables), on the SYNTHETIC fixture."""
 from __future__ import annotations
 
 import shutil
@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview import io, schema
+from mscreview.data import tables as tbl, schema
 
 FIX = Path(__file__).parent / "data_synthetic"
 
 
 def test_load_all_types_from_schema():
-    tables = io.load_all(FIX)
+    tables = tbl.load_all(FIX)
     assert set(tables) == set(schema.TABLE_NAMES)
     ex = tables["extracted"]
     assert list(ex.columns) == schema.columns("data/extracted.csv")
@@ -41,7 +41,7 @@ def test_load_all_types_from_schema():
     ("2026-11-26", "date", date(2026, 11, 26)), ("abc", "string", "abc"),
 ])
 def test_parse_value(text, type, value):
-    assert io.parse_value(text, type) == value
+    assert tbl.parse_value(text, type) == value
 
 
 @pytest.mark.parametrize("text,type", [
@@ -51,7 +51,7 @@ def test_parse_value(text, type, value):
 ])
 def test_parse_value_rejects(text, type):
     with pytest.raises(ValueError):
-        io.parse_value(text, type)
+        tbl.parse_value(text, type)
 
 
 def _copy(tmp_path):
@@ -66,8 +66,8 @@ def test_bad_value_raises_with_file_line_column(tmp_path):
     lines = p.read_text().splitlines(keepends=True)
     lines[3] = lines[3].replace("RatA2020_03,RatA2020,function,rotarod,,s,true", "RatA2020_03,RatA2020,function,rotarod,,s,yes")
     p.write_text("".join(lines))
-    with pytest.raises(io.TableError) as err:
-        io.load("extracted", root)
+    with pytest.raises(tbl.TableError) as err:
+        tbl.load("extracted", root)
     e = err.value
     assert (e.file, e.line, e.column, e.value) == ("data/extracted.csv", 4, "higher_is_better", "yes")
     assert str(e) == "data/extracted.csv:4: column 'higher_is_better': value 'yes' expected true or false"
@@ -77,32 +77,32 @@ def test_header_mismatch_raises(tmp_path):
     root = _copy(tmp_path)
     p = root / "review/claims.csv"
     p.write_text(p.read_text().replace("claim_id,claim", "claim_id,claim_text", 1))
-    with pytest.raises(io.TableError, match=r"review/claims.csv:1: .*missing \['claim'\]; unexpected \['claim_text'\]"):
-        io.load("claims", root)
+    with pytest.raises(tbl.TableError, match=r"review/claims.csv:1: .*missing \['claim'\]; unexpected \['claim_text'\]"):
+        tbl.load("claims", root)
 
 
 def test_field_count_raises(tmp_path):
     root = _copy(tmp_path)
     p = root / "review/search_log.csv"
     p.write_text(p.read_text() + "S-S003,2026-11-26,search/pages,q,1,n,surplus\n")
-    with pytest.raises(io.TableError, match=r"review/search_log.csv:4: value .* expected 6 fields, found 7"):
-        io.load("search_log", root)
+    with pytest.raises(tbl.TableError, match=r"review/search_log.csv:4: value .* expected 6 fields, found 7"):
+        tbl.load("search_log", root)
 
 
 def test_missing_file_and_unknown_table(tmp_path):
     root = _copy(tmp_path)
     (root / "data/studies.csv").unlink()
     with pytest.raises(FileNotFoundError, match="data/studies.csv"):
-        io.load("studies", root)
+        tbl.load("studies", root)
     with pytest.raises(KeyError, match="unknown table"):
-        io.load("nonsense", root)
+        tbl.load("nonsense", root)
 
 
 def test_multiline_field_line_numbers(tmp_path):
     p = tmp_path / "search_log.csv"
     p.write_text('search_id,date,source,query,records_seen,notes\nS1,2026-11-26,s,"two\nlines",1,\nS2,2026-11-26,s,q,many,\n')
-    with pytest.raises(io.TableError) as err:
-        io.read_table(p, "search_log")
+    with pytest.raises(tbl.TableError) as err:
+        tbl.read_table(p, "search_log")
     assert (err.value.line, err.value.column, err.value.value) == (4, "records_seen", "many")
-    header, rows = io.read_raw(p)
+    header, rows = tbl.read_raw(p)
     assert [line for line, _ in rows] == [2, 4]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mscreview import merge_staging, schema
-from mscreview.validate import validate
+from mscreview.data import staging, schema
+from mscreview.data.validate import validate
 
 FIX = Path(__file__).parent / "data_synthetic"
 
@@ -43,9 +43,9 @@ def staged(tmp_path):
 
 
 def test_merge_reproduces_the_fixture(staged):
-    res = merge_staging.merge(staged)
+    res = staging.merge(staged)
     assert res.log == []
-    merge_staging.write(res, staged)
+    staging.write(res, staged)
     for table in schema.TABLES:
         got, want = _rows(staged / table), _rows(FIX / table)
         assert got[0] == want[0]
@@ -56,9 +56,9 @@ def test_merge_reproduces_the_fixture(staged):
             idx = [got[0].index(k) for k in key]
             assert sorted(got[1:]) == sorted(want[1:])
             ids = [tuple(r[i] for i in idx) for r in got[1:]]
-            assert ids == sorted(ids, key=lambda t: [merge_staging._natural(x) for x in t])
+            assert ids == sorted(ids, key=lambda t: [staging._natural(x) for x in t])
     assert validate(staged) == []
-    assert _rows(staged / merge_staging.LOG_FILE) == [["batch", "file", "line", "column", "action", "before", "after"]]
+    assert _rows(staged / staging.LOG_FILE) == [["batch", "file", "line", "column", "action", "before", "after"]]
 
 
 def _edit(path, key, column, value):
@@ -75,7 +75,7 @@ def test_mechanical_normalisation_is_logged(staged):
     _edit(b, "TrialB2019_03", "dispersion_type", "sd")
     _edit(b, "TrialB2019_03", "higher_is_better", "TRUE")
     _edit(b, "TrialB2019_03", "outcome", " GMFM-88 ")
-    res = merge_staging.merge(staged)
+    res = staging.merge(staged)
     norm = {(e.file, e.column, e.before, e.after) for e in res.log if e.action == "normalised"}
     assert norm == {("extracted.csv", "dispersion_type", "sd", "SD"), ("extracted.csv", "higher_is_better", "TRUE", "true"),
                     ("extracted.csv", "outcome", " GMFM-88 ", "GMFM-88")}
@@ -88,12 +88,12 @@ def test_mechanical_normalisation_is_logged(staged):
 def test_vocabulary_mismatch_reported_not_changed(staged, capsys):
     b = staged / "data/staging/B/extracted.csv"
     _edit(b, "TrialB2019_03", "mechanism", "motor function")
-    res = merge_staging.merge(staged)
+    res = staging.merge(staged)
     (e,) = res.log
     assert e.action == "reported" and e.column == "mechanism" and "not in vocabulary" in e.before
     row = [r for r in res.tables["data/extracted.csv"] if r["row_id"] == "TrialB2019_03"][0]
     assert row["mechanism"] == "motor function"
-    assert merge_staging.main(["--root", str(staged), "--quiet"]) == 1
+    assert staging.main(["--root", str(staged), "--quiet"]) == 1
     out = capsys.readouterr().out
     lines = [x for x in out.splitlines() if "motor function" in x]
     assert len(lines) == 1 and lines[0].startswith("data/extracted.csv:")
@@ -107,17 +107,17 @@ def test_duplicates_identical_dropped_conflicting_kept(staged):
     trial = [r for r in rows_b if r[0] == "TrialB2019"][0]
     rows_a = _rows(a)
     _write(a, rows_a + [trial])                                       # identical copy in A
-    res = merge_staging.merge(staged)
+    res = staging.merge(staged)
     assert [e.action for e in res.log] == ["dropped_identical_duplicate"]
     assert sum(r["study_id"] == "TrialB2019" for r in res.tables["data/studies.csv"]) == 1
     changed = list(trial)
     changed[rows_b[0].index("country")] = "Atlantis"
     _write(a, rows_a + [changed])                                     # conflicting copy in A
-    res = merge_staging.merge(staged)
+    res = staging.merge(staged)
     (e,) = res.log
     assert e.action == "conflict" and e.column == "country" and "data/staging/A/studies.csv" in e.before
     assert sum(r["study_id"] == "TrialB2019" for r in res.tables["data/studies.csv"]) == 2
-    merge_staging.write(res, staged)
+    staging.write(res, staged)
     assert ("data/studies.csv", "study_id") in {(v.file, v.column) for v in validate(staged)}
 
 
@@ -126,20 +126,20 @@ def test_header_problems_reported(staged):
     rows = _rows(b)
     rows[0][rows[0].index("why")] = "reason"
     _write(b, rows)
-    res = merge_staging.merge(staged)
+    res = staging.merge(staged)
     msgs = [e for e in res.log if e.file == "claims.csv"]
     assert msgs[0].line == 1 and "missing ['why']" in msgs[0].before and "unexpected ['reason']" in msgs[0].before
     assert any(e.column == "reason" and "not merged" in e.after for e in msgs)
 
 
 def test_dry_run_writes_nothing(staged):
-    assert merge_staging.main(["--root", str(staged), "--dry-run", "--quiet"]) == 0
+    assert staging.main(["--root", str(staged), "--dry-run", "--quiet"]) == 0
     assert not (staged / "data/studies.csv").exists()
 
 
 def test_unknown_csv_in_a_batch_is_reported(staged):
     _write(staged / "data/staging/A/extra_rows.csv", [["row_id"], ["X_01"]])
-    res = merge_staging.merge(staged)
+    res = staging.merge(staged)
     (e,) = res.log
     assert (e.batch, e.file, e.action) == ("A", "extra_rows.csv", "skipped_file")
 
@@ -151,10 +151,10 @@ def test_update_files_applied_only_when_asked(staged):
     _write(staged / "data/staging/B/supersedes.csv",
            [["old_row_id", "new_row_id", "reason"], ["RatA2020_01", "RatA2020_02", "better row"],
             ["RatA2020_99", "RatA2020_02", "missing"]])
-    res = merge_staging.merge(staged)
+    res = staging.merge(staged)
     assert sorted((e.file, e.action) for e in res.log) == [("studies_updates.csv", "skipped_file"),
                                                           ("supersedes.csv", "skipped_file")]
-    res = merge_staging.merge(staged, apply_updates=True)
+    res = staging.merge(staged, apply_updates=True)
     acts = [(e.file, e.line, e.action, e.column) for e in res.log]
     assert acts == [("studies_updates.csv", 2, "updated", "country"), ("studies_updates.csv", 3, "reported", "country"),
                     ("studies_updates.csv", 4, "reported", "colour"), ("supersedes.csv", 2, "superseded", "row_id"),
@@ -168,9 +168,9 @@ def test_update_files_applied_only_when_asked(staged):
 def test_refuses_without_batches(tmp_path):
     """Without staging folders the merge would write empty tables over the committed ones: refuse."""
     import pytest
-    from mscreview import merge_staging
+    from mscreview.data import staging
     with pytest.raises(ValueError, match="no batch folders"):
-        merge_staging.merge(tmp_path)
+        staging.merge(tmp_path)
     (tmp_path / "data" / "staging").mkdir(parents=True)
     with pytest.raises(ValueError, match="no batch folders"):
-        merge_staging.merge(tmp_path)
+        staging.merge(tmp_path)

@@ -42,9 +42,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mscreview import tau2 as T
-from mscreview.meta import design_matrix, rma, subgroup
-from mscreview.results import RMAResult
+from mscreview.engine import tau2 as T
+from mscreview.engine.rma import design_matrix, rma, subgroup
+from mscreview.engine.results import RMAResult
 
 BCG_YI = np.array([-0.88931133, -1.58538866, -1.34807315, -1.44155119, -0.21754732, -0.78611559,
                    -1.62089822, 0.01195233, -0.46941765, -1.37134480, -0.33935883, 0.44591340,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview.meta import rma
+from mscreview.engine.rma import rma
 
 REF = json.loads((Path(__file__).parent / "reference" / "engine_reference.json").read_text())
 CLOSED = 1e-10
@@ -142,7 +142,7 @@ def test_moderators_match_metafor(case):
 
 @pytest.mark.parametrize("method", sorted(REF["batch"]["results"]))
 def test_estimate_batch_matches_metafor_loop(method):
-    from mscreview.tau2 import fit_batch
+    from mscreview.engine.tau2 import fit_batch
     b = REF["batch"]
     Y, V, M = np.array(b["Y"]), np.array(b["V"]), np.array(b["mask"], dtype=bool)
     ref = b["results"][method]

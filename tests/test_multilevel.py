@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mscreview.meta import rma
-from mscreview.multilevel import rma_mv, vcov_shared_control
+from mscreview.engine.rma import rma
+from mscreview.engine.multilevel import rma_mv, vcov_shared_control
 
 REF = json.loads((Path(__file__).parent / "reference" / "engine_reference.json").read_text())
 ITERATIVE = 1e-6

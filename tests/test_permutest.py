@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mscreview.permutest import _multiset_permutations, permutest
+from mscreview.diagnostics.permutest import _multiset_permutations, permutest
 
 REF = json.loads((Path(__file__).parent / "reference" / "diag_reference.json").read_text())
 CASES = {c["id"]: c for c in REF["cases"]}

@@ -6,14 +6,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mscreview import io, plausibility
+from mscreview.data import tables as tbl
+from mscreview.review import plausibility
 
 FIX = Path(__file__).parent / "data_synthetic"
 
 
 @pytest.fixture
 def tables():
-    return io.load_all(FIX)
+    return tbl.load_all(FIX)
 
 
 def flags(ex, st):

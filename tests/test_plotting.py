@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview import plotting
+from mscreview.output import plotting
 
 RNG = np.random.default_rng(20260101)
 
@@ -109,7 +109,7 @@ def test_effect_direction_and_harvest():
 
 
 def test_rob_plots():
-    from mscreview.schema import ROB_DOMAINS
+    from mscreview.data.schema import ROB_DOMAINS
     rows = []
     for s in ["SynthA", "SynthB", "SynthC"]:
         for i, d in enumerate(ROB_DOMAINS["SYRCLE"]):

@@ -6,14 +6,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mscreview import io, prisma
+from mscreview.data import tables as tbl, prisma
 
 FIX = Path(__file__).parent / "data_synthetic"
 
 
 @pytest.fixture
 def screening():
-    return io.load("screening", FIX)
+    return tbl.load("screening", FIX)
 
 
 def test_total_counts_by_hand(screening):

@@ -1,4 +1,4 @@
-"""report (numbers, tables, manuscript) and synthesis (the analyses the notebooks call).
+"""output (numbers, tables, manuscript) and the review sections (the analyses the notebooks call).
 
 Tables and evidence here are SYNTHETIC (made up in this file), except where a test says it
 checks the committed data against an independent hand computation.
@@ -10,14 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview import report, synthesis
+from mscreview.engine.format import fmt, fmt_ci
+from mscreview.output import manuscript, numbers, plotting, tables
+from mscreview.review import certainty, clinical, evidence, mechanisms, robustness, sources
 
 
 @pytest.fixture
 def stage(tmp_path, monkeypatch):
     monkeypatch.setenv("MSCREVIEW_STAGE", str(tmp_path))
     monkeypatch.setenv("MSCREVIEW_NOTEBOOK", "99_test")
-    monkeypatch.setattr(report, "_RESULTS", {})
+    monkeypatch.setattr(numbers, "SESSION", {})
     return tmp_path
 
 
@@ -30,37 +32,35 @@ def test_render_template_formats_and_drops_comments():
            "a.list": ["X", "Y"], "a.big": 125000.0}
     tpl = ("<!-- {{ not.a.key }} -->\nEst {{ a.est:.2f }}, k = {{ a.k }}, {{ a.p:p }}, {{ a.p2:p }}, "
            "{{ a.name }}, {{ a.none }}, {{a.list}}, {{ a.est }}, {{ a.big:,.0f }}, {{ a.est:pct }}")
-    assert report.render_template(tpl, res) == (
+    assert manuscript.render_template(tpl, res) == (
         "Est 0.51, k = 3, p < 0.001, p = 0.062, very low, NA, X, Y, 0.51, 125,000, 1%")
 
 
 def test_render_template_lists_every_missing_key_with_its_line():
     with pytest.raises(KeyError) as ei:
-        report.render_template("ok {{ a }}\n{{ b }} and {{ c:.1f }}", {"a": 1}, source="t.md")
+        manuscript.render_template("ok {{ a }}\n{{ b }} and {{ c:.1f }}", {"a": 1}, source="t.md")
     msg = str(ei.value)
     assert "t.md:2: {{ b }}" in msg and "t.md:2: {{ c }}" in msg and "t.md:1" not in msg
 
 
-def test_record_writes_fragment_and_merge_detects_conflicts(stage):
-    report.record("x.a", np.float64(1.5))
-    report.record("x.n", np.int64(3))
-    report.record("x.nan", float("nan"))
-    report.record_many("x.m", {"u": 1, "v": "text"})
+def test_saved_numbers_go_to_the_fragment_and_merge_detects_conflicts(stage):
+    numbers.save({"x.a": np.float64(1.5), "x.n": np.int64(3), "x.nan": float("nan")})
+    numbers.save({"x.m.u": 1, "x.m.v": "text"})
     frag = json.loads((stage / "records" / "99_test.results.json").read_text())
     assert frag == {"x.a": 1.5, "x.n": 3, "x.nan": None, "x.m.u": 1, "x.m.v": "text"}
     assert isinstance(frag["x.n"], int)
     (stage / "records" / "98_other.results.json").write_text(json.dumps({"x.a": 1.5, "y": 2}))
-    assert report.merge_fragments(stage)["y"] == 2
+    assert numbers.merge_fragments(stage)["y"] == 2
     (stage / "records" / "97_bad.results.json").write_text(json.dumps({"x.a": 9.0}))
     with pytest.raises(ValueError, match="'x.a' recorded as 9.0 by 97_bad and 1.5 by"):
-        report.merge_fragments(stage)
+        numbers.merge_fragments(stage)
     with pytest.raises(ValueError, match="dotted words"):
-        report.record("bad key", 1)
+        numbers.save({"bad key": 1})
 
 
 def test_write_table_three_formats_and_index(stage):
     df = pd.DataFrame({"Study": ["A_1", "B|2"], "g": [0.123456, float("nan")], "n": [10, 20]})
-    t = report.write_table(df, "synthetic_t", "A synthetic table with 50% & more")
+    t = tables.write_table(df, "synthetic_t", "A synthetic table with 50% & more")
     d = stage / "review" / "tables"
     assert (d / "synthetic_t.csv").read_text() == "Study,g,n\nA_1,0.123456,10\nB|2,,20\n"
     md = (d / "synthetic_t.md").read_text()
@@ -70,22 +70,22 @@ def test_write_table_three_formats_and_index(stage):
     assert r"\begin{tabular}{lrr}" in tex and r"\toprule" in tex
     # during a build the index comes from per-notebook records (no shared file for parallel notebooks)
     assert not (d / "README.md").exists()
-    entries = report.table_records(stage)
+    entries = tables.table_records(stage)
     assert entries == {"synthetic_t": {"caption": "A synthetic table with 50% & more", "notebook": "99_test", "rows": 2}}
     assert "| `synthetic_t` | A synthetic table with 50% & more | `notebooks/99_test.ipynb` | 2 |" in \
-        report.tables_readme(entries)
+        tables.tables_readme(entries)
     assert t.rows == 2 and "**Table `synthetic_t`.**" in t._repr_markdown_()
     with pytest.raises(ValueError, match="caption"):
-        report.write_table(df, "x", "")
+        tables.write_table(df, "x", "")
 
 
 def test_fmt_ci():
-    assert report.fmt_ci(0.5, 0.1, 0.9) == "0.50 (95% CI 0.10 to 0.90)"
-    assert report.fmt(None) == "NA" and report.fmt(float("nan")) == "NA"
+    assert fmt_ci(0.5, 0.1, 0.9) == "0.50 (95% CI 0.10 to 0.90)"
+    assert fmt(None) == "NA" and fmt(float("nan")) == "NA"
 
 
 # ---------------------------------------------------------------------------
-# synthesis on a SYNTHETIC evidence object
+# review sections on a SYNTHETIC evidence object
 # ---------------------------------------------------------------------------
 
 def synthetic_evidence(tmp_path):
@@ -106,7 +106,7 @@ def synthetic_evidence(tmp_path):
     studies = pd.DataFrame({"study_id": ["SynthTrialA", "SynthTrialB"], "cohort_id": ["SynthTrialA", "SynthTrialB"],
                             "population": "clinical", "design": "rct", "msc_source": ["umbilical_cord", "bone_marrow"]})
     empty = pd.DataFrame()
-    return synthesis.Evidence(tmp_path, studies, extracted, rob, empty, empty, empty, effects, empty,
+    return evidence.Evidence(tmp_path, studies, extracted, rob, empty, empty, empty, effects, empty,
                               pd.DataFrame(columns=["population", "product_class", "mechanism", "direction",
                                                     "significant", "basis", "cohort_id"]),
                               pd.DataFrame(columns=["population", "product_class", "mechanism", "cohort_id",
@@ -128,22 +128,23 @@ def dl_by_hand(y, v):
 
 def test_gmfm_by_timepoint_matches_hand_dl_and_records_latest(tmp_path, stage):
     ev = synthetic_evidence(tmp_path)
-    out = synthesis.gmfm_by_timepoint(ev)
+    out = clinical.gmfm_by_timepoint(ev)
     assert list(out["months"]) == [12.0] and out["k"].iloc[0] == 2 and out["participants"].iloc[0] == 100
     est, lo, hi = dl_by_hand([0.8, 0.2], [0.11, 0.07])
     assert out["dl_z_estimate"].iloc[0] == pytest.approx(est, rel=1e-10)
     assert out["dl_z_ci_low"].iloc[0] == pytest.approx(lo, rel=1e-10)
     assert out["dl_z_ci_high"].iloc[0] == pytest.approx(hi, rel=1e-10)
-    assert report._RESULTS["clinical.gmfm.latest.k"] == 2
-    assert report._RESULTS["clinical.gmfm.latest.dl_estimate"] == pytest.approx(est, rel=1e-10)
+    cited = clinical.gmfm_by_timepoint.numbers(ev)
+    assert cited["clinical.gmfm.latest.k"] == 2
+    assert cited["clinical.gmfm.latest.dl_estimate"] == pytest.approx(est, rel=1e-10)
 
 
 def test_grade_rules_are_applied_as_documented(tmp_path, stage):
     ev = synthetic_evidence(tmp_path)
-    g = synthesis.grade_sof(ev).set_index("outcome")
+    g = certainty.grade_sof(ev).set_index("outcome")
     gm = g.loc["GMFM (SMD) at 12 months"]
     # high (4) - 1 RoB (some concerns) - 0 inconsistency (I2 <= 50 here?) - imprecision
-    out = synthesis.gmfm_by_timepoint(ev).iloc[0]
+    out = clinical.gmfm_by_timepoint(ev).iloc[0]
     d_inc = -1 if out["i2"] > 50 else 0
     crosses = out["reml_knha_ci_low"] <= 0 <= out["reml_knha_ci_high"]
     d_imp = -(int(crosses) + 1)            # 100 participants < 400 (OIS)
@@ -157,7 +158,7 @@ def test_grade_rules_are_applied_as_documented(tmp_path, stage):
 
 def test_adverse_events_rr_and_not_estimable(tmp_path, stage):
     ev = synthetic_evidence(tmp_path)
-    a = synthesis.adverse_events(ev).set_index("study_id")
+    a = clinical.adverse_events(ev).set_index("study_id")
     assert math.isnan(a.loc["SynthTrialA", "rr"]) and "not estimable" in a.loc["SynthTrialA", "note"]
     # metafor escalc("RR") with 0.5 added to every cell of a table with a zero: (1.5/31) / (0.5/31)
     assert a.loc["SynthTrialB", "rr"] == pytest.approx((1.5 / 31) / (0.5 / 31), rel=1e-12)
@@ -165,14 +166,14 @@ def test_adverse_events_rr_and_not_estimable(tmp_path, stage):
 
 def test_published_comparison_reads_numbers_from_the_extracted_file(tmp_path, stage):
     ev = synthetic_evidence(tmp_path)
-    assert synthesis.published_estimates(ev).empty
-    assert "No table of published pooled estimates" in synthesis.published_note(ev)
+    assert clinical.published_estimates(ev).empty
+    assert "No table of published pooled estimates" in clinical.published_note(ev)
     (tmp_path / "review").mkdir()
     pd.DataFrame([{"review_id": "SynthReview2020", "population": "clinical", "cell_types": "MSC only",
                    "outcome": "GMFM", "timepoint": "", "measure": "SMD", "k_studies": 3, "n_participants": 150,
                    "estimate": 0.9, "ci_low": 0.4, "ci_high": 1.4, "source_url": "https://example.org/t2",
                    "source_locator": "Table 2"}]).to_csv(tmp_path / "review" / "published_estimates.csv", index=False)
-    c = synthesis.published_comparison(ev)
+    c = clinical.published_comparison(ev)
     row = c[c["source"] == "SynthReview2020"].iloc[0]
     assert row["estimate"] == 0.9 and row["group"] == "Published, MSC only"
     assert "Table 2 (https://example.org/t2)" in row["locator"] and "3 studies vs 2 here" in row["difference"]
@@ -184,9 +185,9 @@ def test_published_comparison_reads_numbers_from_the_extracted_file(tmp_path, st
 # ---------------------------------------------------------------------------
 
 def test_committed_gmfm_pooling_matches_hand_dl(stage):
-    ev = synthesis.evidence()
-    g = synthesis.gmfm_effects(ev)
-    out = synthesis.gmfm_by_timepoint(ev)
+    ev = evidence.load()
+    g = evidence.gmfm_effects(ev)
+    out = clinical.gmfm_by_timepoint(ev)
     pooled = out[out["k"] >= 2]
     if pooled.empty:
         pytest.skip("no GMFM timepoint with two trials in the committed data")
@@ -198,10 +199,10 @@ def test_committed_gmfm_pooling_matches_hand_dl(stage):
 
 
 def test_say_in_a_build_cites_only_this_notebooks_numbers(stage, monkeypatch, tmp_path):
-    report.record("mine.k", 4)
-    assert report.say("k = {{ mine.k }}").data == "k = 4"
+    numbers.save({"mine.k": 4})
+    assert manuscript.say("k = {{ mine.k }}").data == "k = 4"
     with pytest.raises(KeyError, match="other.k"):
-        report.say("{{ other.k }}")   # recorded by another notebook: not final during a build
+        manuscript.say("{{ other.k }}")   # recorded by another notebook: not final during a build
 
 
 def synthetic_family(tmp_path, k=12, seed=7):
@@ -219,7 +220,7 @@ def synthetic_family(tmp_path, k=12, seed=7):
                             "msc_source": effects["msc_source"], "dose": 10 ** rng.uniform(4.5, 6.5, k),
                             "route": "intraventricular", "species": "rat", "timing": "48 h after HI"})
     empty = pd.DataFrame()
-    return synthesis.Evidence(tmp_path, studies, empty, pd.DataFrame(columns=["study_id", "tool", "domain", "judgement"]),
+    return evidence.Evidence(tmp_path, studies, empty, pd.DataFrame(columns=["study_id", "tool", "domain", "judgement"]),
                               empty, empty, empty, effects, empty,
                               pd.DataFrame(columns=["population", "product_class", "mechanism", "direction",
                                                     "significant", "basis", "cohort_id"]),
@@ -231,34 +232,34 @@ def test_robustness_paths_run_when_k_allows(tmp_path, stage):
     """With k = 12 every diagnostic that the real data cannot reach yet (k = 2) runs and exports."""
     import matplotlib
     matplotlib.use("Agg")
-    from mscreview import bias
-    from mscreview.meta import rma
+    from mscreview.diagnostics import bias
+    from mscreview.engine.rma import rma
 
     ev = synthetic_family(tmp_path)
     fam = ("preclinical", "msc", "neuroregeneration")
-    assert synthesis.pooled_families(ev) == [fam]
-    pb = synthesis.pooled_by_mechanism(ev).iloc[0]
+    assert evidence.pooled_families(ev) == [fam]
+    pb = evidence.pooled_by_mechanism(ev).iloc[0]
     ref = rma(ev.effects["yi"].to_numpy(), ev.effects["vi"].to_numpy(), method="REML", test="knha")
     assert pb["estimate"] == pytest.approx(ref.estimate, rel=1e-12) and pb["k"] == 12
-    ss = synthesis.small_study_assessment(ev).iloc[0]
+    ss = robustness.small_study_assessment(ev).iloc[0]
     eg = bias.regtest(ev.effects["yi"].to_numpy(), ev.effects["vi"].to_numpy())
     assert ss["assessed"] and ss["egger_pvalue"] == pytest.approx(eg.pvalue, rel=1e-12)
     names = lambda figs: sorted(f.name for f in figs)  # noqa: E731
-    assert names(synthesis.export_forests(ev, "99_test")) == ["forest_preclinical_msc_neuroregeneration"]
-    assert names(synthesis.export_funnels(ev, "99_test")) == ["funnel_preclinical_msc_neuroregeneration"]
-    assert len(synthesis.export_leave1out(ev, "99_test")) == 1
-    assert len(synthesis.export_gosh(ev, "99_test")) == 1
-    l1 = synthesis.leave_one_out(ev)
+    assert names(plotting.export_all(mechanisms.forest_figures(ev), "99_test")) == ["forest_preclinical_msc_neuroregeneration"]
+    assert names(plotting.export_all(robustness.funnel_figures(ev), "99_test")) == ["funnel_preclinical_msc_neuroregeneration"]
+    assert len(plotting.export_all(robustness.leave1out_figures(ev), "99_test")) == 1
+    assert len(plotting.export_all(robustness.gosh_figures(ev), "99_test")) == 1
+    l1 = robustness.leave_one_out(ev)
     assert len(l1) == 12 and "estimate" in l1
-    assert len(synthesis.influence_table(ev)) == 12
-    assert synthesis.bayesian(ev)["k"].iloc[0] == 12
-    feas = synthesis.meta_regression_feasibility(ev).set_index("moderator")
+    assert len(robustness.influence_table(ev)) == 12
+    assert robustness.bayesian(ev)["k"].iloc[0] == 12
+    feas = sources.meta_regression_feasibility(ev).set_index("moderator")
     assert bool(feas.loc["log10 dose (cells)", "feasible"])
-    bub = synthesis.bubble_plots(ev, "99_test")
+    bub = plotting.export_all(sources.bubble_figures(ev), "99_test")
     assert names(bub) == ["bubble_log10_dose"]
-    est = synthesis.estimator_comparison(ev)
+    est = robustness.estimator_comparison(ev)
     assert len(est) == 6
-    sg = synthesis.source_subgroups(ev)
+    sg = sources.source_subgroups(ev)
     assert list(sg["subgroup"][:3]) == ["adipose", "bone_marrow", "umbilical_cord"] and (sg["row"] == "difference").sum() == 2
     assert (stage / "figures" / "gosh_preclinical_msc_neuroregeneration.pdf").exists()
 
@@ -268,9 +269,9 @@ def test_table_index_from_parallel_notebooks_keeps_every_entry(stage, monkeypatc
     for nb, names in (("01_a", ["t1", "t3"]), ("02_b", ["t2", "t4"])):
         monkeypatch.setenv("MSCREVIEW_NOTEBOOK", nb)
         for n in names:
-            report.write_table(pd.DataFrame({"x": [1]}), n, f"caption {n}")
-    assert sorted(report.table_records(stage)) == ["t1", "t2", "t3", "t4"]
+            tables.write_table(pd.DataFrame({"x": [1]}), n, f"caption {n}")
+    assert sorted(tables.table_records(stage)) == ["t1", "t2", "t3", "t4"]
     monkeypatch.setenv("MSCREVIEW_NOTEBOOK", "03_c")
-    report.write_table(pd.DataFrame({"x": [1]}), "t1", "again")
+    tables.write_table(pd.DataFrame({"x": [1]}), "t1", "again")
     with pytest.raises(ValueError, match="'t1' written by both 01_a and 03_c"):
-        report.table_records(stage)
+        tables.table_records(stage)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mscreview.meta import rma
-from mscreview.multilevel import rma_mv
-from mscreview.robust import coef_test
+from mscreview.engine.rma import rma
+from mscreview.engine.multilevel import rma_mv
+from mscreview.engine.robust import coef_test
 
 REF = json.loads((Path(__file__).parent / "reference" / "engine_reference.json").read_text())
 TOL = 1e-6

@@ -1,5 +1,5 @@
 """The data dictionary is internally consistent."""
-from mscreview import schema
+from mscreview.data import schema
 
 
 def test_every_vocabulary_named_by_a_column_exists():
@@ -17,7 +17,8 @@ def test_column_names_unique_per_table():
 
 def test_committed_datapackage_and_readme_are_generated_from_schema():
     """data/datapackage.json and data/README.md equal what schema + datadoc generate."""
-    from mscreview import datadoc, paths
+    from mscreview.data import datadoc
+    from mscreview import paths
     assert (paths.ROOT / datadoc.DATAPACKAGE).read_text(encoding="utf-8") == datadoc.datapackage_json()
     assert (paths.ROOT / datadoc.README).read_text(encoding="utf-8") == datadoc.readme_markdown()
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview.sensitivity import cumul, influence, leave1out
+from mscreview.diagnostics.influence import cumul, influence, leave1out
 
 REF = json.loads((Path(__file__).parent / "reference" / "diag_reference.json").read_text())
 CASES = {c["id"]: c for c in REF["cases"]}

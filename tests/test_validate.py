@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mscreview import paths, schema
-from mscreview.validate import Violation, main, validate
+from mscreview import paths
+from mscreview.data import schema
+from mscreview.data.validate import Violation, main, validate
 
 FIX = Path(__file__).parent / "data_synthetic"
 

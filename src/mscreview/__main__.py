@@ -5,7 +5,7 @@ Commands
 build       validate the data, execute every notebook, export figures and tables,
             generate review/results.json and review/manuscript.md (``make review``)
 validate    check every table against the data dictionary (delegates to
-            :func:`mscreview.validate.main`)
+            :func:`mscreview.data.validate.main`)
 manuscript  regenerate review/manuscript.md from review/results.json and the template
 hash        print the hash of the build inputs
 """
@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         from .build import main as build_main
         return build_main(rest)
     if cmd == "validate":
-        from .validate import main as validate_main
+        from .data.validate import main as validate_main
         return validate_main(rest)
     if cmd == "manuscript":
-        from .report import manuscript_main
+        from .output.manuscript import manuscript_main
         return manuscript_main(rest)
     if cmd == "hash":
         from . import paths

@@ -5,7 +5,7 @@
 1. Hash the inputs (``data/``, the review's input
    files, ``src/``, ``notebooks/``, the lock file). If the hash and every
    output match the stamp in ``build/stamp.json``, stop: nothing to do.
-2. Validate the data with :func:`mscreview.validate.validate`; on violations
+2. Validate the data with :func:`mscreview.data.validate.validate`; on violations
    stop and list them.
 3. Execute every notebook in ``notebooks/`` in a fresh kernel (nbclient), two
    at a time, with a progress bar. Figures, tables and result fragments go to
@@ -270,21 +270,21 @@ async def _run_all(nbs: list[Path], workers: int, env: dict, exec_dir: Path, tim
 
 def _finalise(stage: Path, root: Path) -> None:
     """Merge fragments and generate README, results.json and the manuscript in ``stage``."""
-    from . import figures, report
+    from .output import figures, manuscript, numbers, tables
 
     (stage / "figures").mkdir(parents=True, exist_ok=True)
     recs = figures.read_records(stage)
     (stage / "figures" / "README.md").write_text(figures.readme(recs), encoding="utf-8")
     (stage / "review" / "tables").mkdir(parents=True, exist_ok=True)
-    (stage / "review" / "tables" / "README.md").write_text(report.tables_readme(report.table_records(stage)),
+    (stage / "review" / "tables" / "README.md").write_text(tables.tables_readme(tables.table_records(stage)),
                                                            encoding="utf-8")
-    results = report.merge_fragments(stage)
+    results = numbers.merge_fragments(stage)
     (stage / "review").mkdir(parents=True, exist_ok=True)
-    (stage / "review" / "results.json").write_text(report.dumps(results), encoding="utf-8")
+    (stage / "review" / "results.json").write_text(numbers.dumps(results), encoding="utf-8")
     template = root / "review" / "manuscript_template.md"
     if template.is_file():
-        text = report.render_template(template.read_text(encoding="utf-8"), results,
-                                      source="review/manuscript_template.md")
+        text = manuscript.render_template(template.read_text(encoding="utf-8"), results,
+                                          source="review/manuscript_template.md")
         (stage / "review" / "manuscript.md").write_text(text, encoding="utf-8")
 
 
@@ -370,7 +370,7 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
             log("Outputs missing or modified since the last build: rebuilding.")
 
     if validate:
-        from . import validate as v
+        from .data import validate as v
 
         log("Validating data/ and review/ tables ...")
         violations = v.validate(root)

@@ -1,0 +1,84 @@
+"""Shared by the plot modules: the category styles (colour + symbol, never colour alone), the
+style decorator and the small helpers every plot uses."""
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+
+from .figures import OKABE_ITO, new_figure, style
+
+Z95 = 1.959963984540054
+
+#: Risk-of-bias judgement -> (colour, symbol). Okabe-Ito colours plus a symbol, as robvis.
+ROB_STYLE = {
+    "low": (OKABE_ITO["bluish_green"], "+"),
+    "some_concerns": (OKABE_ITO["yellow"], "-"),
+    "moderate": (OKABE_ITO["yellow"], "-"),
+    "unclear": (OKABE_ITO["yellow"], "?"),
+    "high": (OKABE_ITO["vermillion"], "x"),
+    "serious": (OKABE_ITO["vermillion"], "x"),
+    "critical": ("#7F2704", "!"),
+    "no_information": ("#BBBBBB", "?"),
+}
+
+#: Claim verdict -> (colour, order).
+VERDICT_STYLE = {
+    "supported": (OKABE_ITO["bluish_green"], 0),
+    "partly_supported": (OKABE_ITO["sky_blue"], 1),
+    "not_supported": (OKABE_ITO["vermillion"], 2),
+    "not_verifiable": ("#999999", 3),
+}
+
+#: Effect direction -> (marker, label) for the SWiM effect direction plot.
+DIRECTION_STYLE = {
+    "favours_msc": ("^", "favours MSC"),
+    "favours_control": ("v", "favours control"),
+    "no_difference": ("D", "no difference"),
+    "mixed": ("s", "mixed"),
+}
+
+
+def styled(fn):
+    """Run a plot function inside :func:`mscreview.output.figures.style`."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with style():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def axes(ax, width="double", height_mm=None):
+    """``(figure, ax)``: the given axes and their figure, else a new figure of ``width``."""
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = new_figure(width, height_mm)
+    return fig, ax
+
+
+def as_records(obj):
+    """A DataFrame, a list of mappings or a single mapping -> list of dicts."""
+    if obj is None:
+        return []
+    if hasattr(obj, "to_dict") and hasattr(obj, "columns"):
+        return obj.to_dict("records")
+    if isinstance(obj, Mapping):
+        return [dict(obj)]
+    if hasattr(obj, "__dataclass_fields__"):
+        return [{k: getattr(obj, k) for k in obj.__dataclass_fields__}]
+    return [dict(o) if isinstance(o, Mapping) else
+            {k: getattr(o, k) for k in o.__dataclass_fields__} for o in obj]
+
+
+def is_value(x):
+    """Not None and not NaN."""
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def ci_text(est, lo, hi, digits=2):
+    """``0.52 [0.10, 0.94]`` as a forest plot prints it (empty when not estimable)."""
+    if not is_value(est):
+        return ""
+    if not (is_value(lo) and is_value(hi)):
+        return f"{est:.{digits}f}"
+    return f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"

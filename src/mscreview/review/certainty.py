@@ -1,0 +1,148 @@
+"""Risk of bias and certainty: judgements per tool and domain, robvis-style plots and the GRADE summary of findings (GRADE handbook section 5).
+
+Notebook ``notebooks/07_risk_of_bias_certainty.ipynb``. Every function computes and returns; none records or writes.
+The numbers the text cites are gathered once by :func:`numbers`; figures are returned as
+:class:`~mscreview.review.evidence.FigureSpec` lists for the notebook to export.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import schema
+from ..engine.format import fmt
+from .clinical import adverse_events, gmfm_by_timepoint
+from .evidence import Evidence, FigureSpec, OIS_CONTINUOUS, cites, result_key, spaced
+
+
+def rob_tools(ev: Evidence) -> list[str]:
+    """Tools used in data/risk_of_bias.csv, in schema order."""
+    present = set(ev.risk_of_bias["tool"].dropna())
+    return [t for t in schema.ROB_TOOLS if t in present]
+
+
+@cites
+def rob_summary_table(ev: Evidence) -> pd.DataFrame:
+    """Per tool and domain, the number of studies at each judgement (cites numbers)."""
+    nums: dict = {}
+    rb = ev.risk_of_bias
+    for tool in schema.ROB_TOOLS:   # cited by the text even when a tool was not used
+        nums[result_key("rob", tool, "studies")] = (int(rb.loc[rb["tool"] == tool, "study_id"].nunique())
+                      if not rb.empty else 0)
+    if rb.empty:
+        nums["rob.SYRCLE.share_unclear"] = None
+        return pd.DataFrame(), nums
+    t = pd.crosstab([rb["tool"], rb["domain"]], rb["judgement"]).reset_index()
+    avail = ev.studies.set_index("study_id")["data_availability"] if not ev.studies.empty else pd.Series(dtype=object)
+    for tool, g in rb.groupby("tool"):
+        nums[result_key("rob", tool, "studies")] = int(g["study_id"].nunique())
+        nums[result_key("rob", tool, "abstract_only")] = int((g.drop_duplicates("study_id")["study_id"].map(avail) == "abstract_only").sum())
+        for j, n in g["judgement"].value_counts().items():
+            nums[result_key("rob", tool, "judgements", j)] = int(n)
+        if tool == "SYRCLE":
+            share_unclear = float((g["judgement"] == "unclear").mean())
+            nums["rob.SYRCLE.share_unclear"] = share_unclear
+    overall = rb[rb["domain"] == "overall"]
+    for j, n in overall.groupby("tool")["judgement"].value_counts().items():
+        nums[result_key("rob", j[0], "overall", j[1])] = int(n)
+    return t, nums
+
+
+def overall_rob(ev: Evidence, study_ids) -> str:
+    rb = ev.risk_of_bias
+    o = rb[(rb["domain"] == "overall") & rb["study_id"].isin(list(study_ids))]["judgement"]
+    if o.empty:
+        return "not assessed"
+    if (o.isin(["high", "serious", "critical"])).any():
+        return "high"
+    if (o.isin(["some_concerns", "moderate", "no_information"])).any():
+        return "some_concerns"
+    return "low"
+
+
+@cites
+def grade_sof(ev: Evidence) -> pd.DataFrame:
+    """GRADE summary of findings for the main clinical outcomes (GMFM, serious adverse events).
+
+    The rules, applied mechanically and stated in each row (GRADE handbook section 5):
+
+    - start: high for randomised trials;
+    - risk of bias: -1 if any trial's RoB 2 overall judgement is some concerns, -2 if high;
+    - inconsistency: -1 if I2 > 50% (not assessable with one trial);
+    - indirectness: 0 (population, intervention and outcome match the question);
+    - imprecision: -1 if the 95% CI includes no effect, another -1 if fewer than 400
+      participants (optimal information size) or no events;
+    - publication bias: not assessable with fewer than 10 trials (not downgraded, noted).
+    """
+    nums: dict = {}
+    rows = []
+    gm = gmfm_by_timepoint(ev)
+    pooled = gm[gm["k"] >= 2] if not gm.empty else gm
+    if not pooled.empty:
+        r = pooled.sort_values("months").iloc[-1]
+        sids = r["studies"].split("; ")
+        rob = overall_rob(ev, sids)
+        d_rob = {"low": 0, "some_concerns": -1, "high": -2}.get(rob, -1)
+        d_inc = -1 if (pd.notna(r.get("i2")) and r["i2"] > 50) else 0
+        crosses = r["reml_knha_ci_low"] <= 0 <= r["reml_knha_ci_high"]
+        d_imp = -(int(crosses) + int(r["participants"] < OIS_CONTINUOUS))
+        total = 4 + d_rob + d_inc + max(d_imp, -2)
+        rows.append({
+            "outcome": f"GMFM (SMD) at {r['months']:g} months", "trials": int(r["k"]),
+            "participants": int(r["participants"]),
+            "effect": f"SMD {fmt(r['reml_knha_estimate'])} ({fmt(r['reml_knha_ci_low'])} to "
+                      f"{fmt(r['reml_knha_ci_high'])})",
+            "risk_of_bias": f"{d_rob} ({spaced(rob)})", "inconsistency": f"{d_inc} (I2 {fmt(r['i2'], '.0f')}%)",
+            "indirectness": "0", "imprecision": f"{max(d_imp, -2)} (CI {'includes' if crosses else 'excludes'} 0; "
+                                                f"n = {int(r['participants'])})",
+            "publication_bias": f"not assessable (k = {int(r['k'])} < 10)",
+            "certainty": _certainty(total)})
+        nums["grade.gmfm.certainty"] = _certainty(total)
+    ae = adverse_events(ev)
+    sae = ae[ae["outcome"].astype(str).str.contains("serious", case=False)] if not ae.empty else ae
+    if not sae.empty:
+        sids = sorted(set(sae["study_id"]))
+        rob = overall_rob(ev, sids)
+        d_rob = {"low": 0, "some_concerns": -1, "high": -2}.get(rob, -1)
+        n = int(sae["n1i"].sum() + sae["n2i"].sum())
+        events = int(sae["x1i"].sum() + sae["x2i"].sum())
+        d_imp = -2 if events == 0 or n < OIS_CONTINUOUS else -1
+        total = 4 + d_rob + d_imp
+        rows.append({
+            "outcome": "Serious adverse events (RR)", "trials": len(sids), "participants": n,
+            "effect": f"{int(sae['x1i'].sum())}/{int(sae['n1i'].sum())} vs {int(sae['x2i'].sum())}/"
+                      f"{int(sae['n2i'].sum())} events; RR not estimable" if events == 0 else "see RR table",
+            "risk_of_bias": f"{d_rob} ({spaced(rob)})", "inconsistency": "not assessable (one trial)"
+            if len(sids) == 1 else "0", "indirectness": "0",
+            "imprecision": f"{d_imp} ({events} events in {n} participants)",
+            "publication_bias": f"not assessable (k = {len(sids)} < 10)", "certainty": _certainty(total)})
+        nums["grade.sae.certainty"] = _certainty(total)
+    return pd.DataFrame(rows), nums
+
+
+def _certainty(score: int) -> str:
+    return {4: "high", 3: "moderate", 2: "low"}.get(max(score, 1), "very low")
+
+
+def rob_figures(ev: Evidence) -> list[FigureSpec]:
+    """Traffic-light and summary plots for every risk-of-bias tool used."""
+    out = []
+    names = {"SYRCLE": "syrcle", "RoB2": "rob2", "ROBINS-I": "robins_i"}
+    for tool in rob_tools(ev):
+        rb = ev.risk_of_bias[ev.risk_of_bias["tool"] == tool]
+        out.append(FigureSpec(f"rob_traffic_light_{names[tool]}",
+                              f"Risk of bias ({tool}), one row per study: + low, - some concerns/moderate, "
+                              "? unclear/no information, x high/serious.", "rob_traffic_light",
+                              dict(rob=rb, tool=tool), data=rb))
+        out.append(FigureSpec(f"rob_summary_{names[tool]}",
+                              f"Risk of bias ({tool}): share of studies at each judgement per domain.",
+                              "rob_summary", dict(rob=rb, tool=tool), data=rb))
+    return out
+
+
+def numbers(ev: Evidence) -> dict:
+    """Every number notebook 07 cites, by dotted key (computed, not saved)."""
+    out: dict = {}
+    out.update(rob_summary_table.numbers(ev))
+    out.update(grade_sof.numbers(ev))
+    return out

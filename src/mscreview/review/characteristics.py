@@ -1,0 +1,124 @@
+"""Study characteristics: Tables 1 and 2, the evidence maps, doses, routes and timing.
+
+Notebook ``notebooks/02_study_characteristics.ipynb``. Every function computes and returns; none records or writes.
+The numbers the text cites are gathered once by :func:`numbers`; figures are returned as
+:class:`~mscreview.review.evidence.FigureSpec` lists for the notebook to export.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import schema
+from .evidence import Evidence, MECH_ORDER, SOURCE_ORDER, cites, result_key
+
+
+
+def _dose(r) -> str:
+    if pd.isna(r.get("dose")):
+        return "not reported"
+    unit = r.get("dose_unit")
+    return f"{r['dose']:.3g} {unit if isinstance(unit, str) else ''}".strip()
+
+
+@cites
+def table1_clinical(ev: Evidence) -> pd.DataFrame:
+    """Table 1: clinical reports (design, n, source, donor, route, dose, comparator, follow-up)."""
+    nums: dict = {}
+    st = ev.studies[ev.studies["population"] == "clinical"].copy()
+    st["dose_text"] = [_dose(r) for r in st.to_dict("records")]
+    cols = {"study_id": "Study", "design": "Design", "country": "Country", "n_total": "n",
+            "msc_source": "MSC source", "donor": "Donor", "product": "Product", "route": "Route",
+            "dose_text": "Dose", "n_doses": "Doses", "comparator": "Comparator", "follow_up": "Follow-up",
+            "data_availability": "Report read"}
+    out = st[list(cols)].rename(columns=cols)
+    nums["characteristics.clinical.studies"] = len(out)
+    nums["characteristics.clinical.controlled"] = int(st["design"].isin(["rct", "nrsi_controlled"]).sum())
+    nums["characteristics.clinical.rct"] = int((st["design"] == "rct").sum())
+    nums["characteristics.clinical.participants"] = int(pd.to_numeric(st["n_total"]).fillna(0).sum())
+    order = {d: i for i, d in enumerate(schema.DESIGNS)}
+    return out.sort_values(["Design", "Study"], key=lambda s: s.map(order) if s.name == "Design" else s
+                           ).reset_index(drop=True), nums
+
+
+@cites
+def table2_preclinical(ev: Evidence) -> pd.DataFrame:
+    """Table 2: preclinical studies (species, model, product, source, dose, route, timing)."""
+    nums: dict = {}
+    st = ev.studies[ev.studies["population"] == "preclinical"].copy()
+    st["dose_text"] = [_dose(r) for r in st.to_dict("records")]
+    cols = {"study_id": "Study", "species": "Species", "strain": "Strain", "model": "Model",
+            "product": "Product", "msc_source": "MSC source", "donor": "Donor", "dose_text": "Dose",
+            "route": "Route", "timing": "Timing", "comparator": "Comparator", "n_total": "n",
+            "data_availability": "Report read"}
+    out = st[list(cols)].rename(columns=cols).sort_values("Study").reset_index(drop=True)
+    nums["characteristics.preclinical.studies"] = len(out)
+    nums["characteristics.preclinical.animals"] = int(pd.to_numeric(st["n_total"]).fillna(0).sum())
+    species = st["species"].fillna("not reported").value_counts()
+    for sp in sorted(set(species.index) | {"rat", "mouse"}):   # the text cites rats and mice: always present
+        nums[result_key("characteristics.preclinical.species", sp)] = int(species.get(sp, 0))
+    return out, nums
+
+
+@cites
+def evidence_map(ev: Evidence, population: str = "preclinical"):
+    """Mechanism x MSC source: number of studies with at least one row (counts), and a
+    second line with the animals or patients of those studies (``n = ...``).
+
+    Returns ``(counts, annot)`` DataFrames for :func:`mscreview.output.plotting.evidence_map`."""
+    nums: dict = {}
+    st = ev.studies[["study_id", "msc_source", "n_total", "population"]]
+    ex = ev.extracted.merge(st, on="study_id", how="left")
+    ex = ex[ex["population"] == population]
+    pairs = ex.drop_duplicates(["study_id", "mechanism"])
+    mech = [m for m in MECH_ORDER if m in set(pairs["mechanism"])]
+    src = [s for s in SOURCE_ORDER if s in set(pairs["msc_source"].fillna("unclear"))]
+    pairs = pairs.assign(msc_source=pairs["msc_source"].fillna("unclear"))
+    counts = pd.crosstab(pairs["mechanism"], pairs["msc_source"]).reindex(index=mech, columns=src, fill_value=0)
+    n = pairs.assign(n=pd.to_numeric(pairs["n_total"])).pivot_table(
+        index="mechanism", columns="msc_source", values="n", aggfunc="sum").reindex(index=mech, columns=src)
+    annot = n.map(lambda v: f"n = {int(v)}" if pd.notna(v) and v > 0 else "")
+    for m in mech:
+        nums[result_key("characteristics", population, "map", m, "studies")] = int(pairs.loc[pairs["mechanism"] == m, "study_id"].nunique())
+    return (counts, annot), nums
+
+
+@cites
+def dose_values(ev: Evidence, population: str = "preclinical") -> pd.Series:
+    """Doses given as a number of cells (per animal for preclinical, per kg for clinical)."""
+    nums: dict = {}
+    st = ev.studies[(ev.studies["population"] == population) & ev.studies["dose"].notna()]
+    unit = st["dose_unit"].astype("string").str.lower().fillna("")
+    per_kg = unit.str.contains("/kg") | unit.str.contains("per kg")
+    cells = unit.str.startswith("cells")
+    keep = cells & (per_kg if population == "clinical" else ~per_kg)
+    v = pd.to_numeric(st.loc[keep, "dose"]).astype(float)
+    nums[result_key("characteristics", population, "dose.n")] = int(len(v))
+    nums[result_key("characteristics", population, "dose.median")] = float(v.median()) if len(v) else None
+    nums[result_key("characteristics", population, "dose.min")] = float(v.min()) if len(v) else None
+    nums[result_key("characteristics", population, "dose.max")] = float(v.max()) if len(v) else None
+    return v.reset_index(drop=True), nums
+
+
+@cites
+def timing_table(ev: Evidence) -> pd.DataFrame:
+    """Timing of administration as reported (preclinical), with route and species."""
+    nums: dict = {}
+    st = ev.studies[ev.studies["population"] == "preclinical"]
+    out = st[["study_id", "species", "model", "timing", "route", "n_doses"]].copy()
+    out["timing"] = out["timing"].fillna("not reported")
+    nums["characteristics.preclinical.timing_reported"] = int((out["timing"] != "not reported").sum())
+    return out.sort_values("study_id").reset_index(drop=True), nums
+
+
+def numbers(ev: Evidence) -> dict:
+    """Every number notebook 02 cites, by dotted key (computed, not saved)."""
+    out: dict = {}
+    out.update(table1_clinical.numbers(ev))
+    out.update(table2_preclinical.numbers(ev))
+    out.update(evidence_map.numbers(ev, "preclinical"))
+    out.update(evidence_map.numbers(ev, "clinical"))
+    out.update(dose_values.numbers(ev, "preclinical"))
+    out.update(dose_values.numbers(ev, "clinical"))
+    out.update(timing_table.numbers(ev))
+    return out

@@ -1,0 +1,328 @@
+"""Clinical outcomes: GMFM by timepoint, other functional outcomes, adverse events, uncontrolled reports and the comparison with published meta-analyses.
+
+Notebook ``notebooks/05_clinical_outcomes.ipynb``. Every function computes and returns; none records or writes.
+The numbers the text cites are gathered once by :func:`numbers`; figures are returned as
+:class:`~mscreview.review.evidence.FigureSpec` lists for the notebook to export.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..engine.effectsize import escalc
+from ..engine.rma import rma
+from .evidence import Evidence, PRIMARY, cites, fit_numbers, gmfm_effects, months_of, prefixed, result_key
+
+
+@cites
+def gmfm_by_timepoint(ev: Evidence) -> pd.DataFrame:
+    """GMFM pooled per timepoint (months) where >= 2 trials report it; REML + Hartung-Knapp
+    (primary) and DL + z (sensitivity)."""
+    nums: dict = {}
+    g = gmfm_effects(ev)
+    rows = []
+    for m, sg in g.groupby("months", sort=True):
+        rec = {"months": m, "k": len(sg), "studies": "; ".join(sg["study_id"]),
+               "participants": int(pd.to_numeric(sg["n1i"]).sum() + pd.to_numeric(sg["n2i"]).sum())}
+        base = result_key("clinical.gmfm", f"m{m:g}")
+        nums[f"{base}.k"] = len(sg)
+        nums[f"{base}.participants"] = rec["participants"]
+        if len(sg) >= 2 and sg["cohort_id"].nunique() == len(sg):
+            for label, kw in (("reml_knha", PRIMARY), ("dl_z", {"method": "DL", "test": "z"})):
+                f = rma(sg["yi"].to_numpy(float), sg["vi"].to_numpy(float), **kw)
+                rec.update({f"{label}_estimate": f.estimate, f"{label}_ci_low": f.ci_low,
+                            f"{label}_ci_high": f.ci_high})
+                if label == "reml_knha":
+                    rec.update(tau2=f.tau2, i2=f.i2, pvalue=f.pvalue)
+                nums.update(fit_numbers(f"{base}.{label}", f))
+        else:
+            y = sg["yi"].iloc[0]
+            se = math.sqrt(sg["vi"].iloc[0])
+            rec.update(reml_knha_estimate=np.nan, note="single trial: not pooled",
+                       single_estimate=y, single_ci_low=y - 1.959963984540054 * se,
+                       single_ci_high=y + 1.959963984540054 * se)
+        rows.append(rec)
+    out = pd.DataFrame(rows)
+    # the latest pooled timepoint, under fixed keys the manuscript can cite whatever the timepoints are
+    pooled = out[out["k"] >= 2] if not out.empty else out
+    last = pooled.sort_values("months").iloc[-1] if not pooled.empty else None
+    latest = {"months": None, "k": 0, "participants": None, "estimate": None, "ci_low": None, "ci_high": None,
+              "i2": None, "pvalue": None, "dl_estimate": None, "dl_ci_low": None, "dl_ci_high": None}
+    if last is not None:
+        latest.update(months=float(last["months"]), k=int(last["k"]), participants=int(last["participants"]),
+                      estimate=last["reml_knha_estimate"], ci_low=last["reml_knha_ci_low"],
+                      ci_high=last["reml_knha_ci_high"], i2=last["i2"], pvalue=last["pvalue"],
+                      dl_estimate=last["dl_z_estimate"], dl_ci_low=last["dl_z_ci_low"], dl_ci_high=last["dl_z_ci_high"])
+    nums.update(prefixed("clinical.gmfm.latest", latest))
+    nums["clinical.gmfm.trials"] = int(g["study_id"].nunique()) if not g.empty else 0
+    nums["clinical.gmfm.timepoints_pooled"] = int((out["k"] >= 2).sum()) if not out.empty else 0
+    return out, nums
+
+
+def gmfm_forest_data(ev: Evidence) -> dict:
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM by timepoint."""
+    g = gmfm_effects(ev)
+    g["timepoint_group"] = [f"{m:g} months" for m in g["months"]]
+    pooled = []
+    for grp, sg in g.groupby("timepoint_group", sort=False):
+        if len(sg) >= 2:
+            f = rma(sg["yi"].to_numpy(float), sg["vi"].to_numpy(float), **PRIMARY)
+            pooled.append({"group": grp, "label": "Pooled (REML + HK)", "estimate": f.estimate,
+                           "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "i2": f.i2})
+    return {"data": g, "label": "label", "group": "timepoint_group", "pooled": pooled,
+            "xlabel": "SMD (Hedges' g) in GMFM; > 0 favours MSC",
+            "title": "GMFM in controlled trials, by timepoint"}
+
+
+def clinical_other_function(ev: Evidence) -> pd.DataFrame:
+    """Other clinical function outcomes with an SMD (not GMFM), per trial and timepoint."""
+    e = ev.effects
+    g = e[(e["population"] == "clinical") & (e["mechanism"] == "function")
+          & ~e["outcome"].astype("string").str.upper().str.startswith("GMFM")].copy()
+    g["months"] = [months_of(r) for r in g.to_dict("records")]
+    g["ci_low"] = g["yi"] - 1.959963984540054 * np.sqrt(g["vi"])
+    g["ci_high"] = g["yi"] + 1.959963984540054 * np.sqrt(g["vi"])
+    return g[["study_id", "outcome", "months", "n1i", "n2i", "yi", "ci_low", "ci_high", "conversion"]] \
+        .rename(columns={"yi": "smd"}).reset_index(drop=True)
+
+
+@cites
+def adverse_events(ev: Evidence) -> pd.DataFrame:
+    """Risk ratios (MSC vs control) of every adverse-event row with counts in both arms
+    (metafor's RR with 0.5 added to zero cells; not estimable when both arms have 0)."""
+    nums: dict = {}
+    ex = ev.extracted
+    a = ex[(ex["mechanism"] == "safety") & (ex["comparison_type"] == "between_groups")
+           & ex["x1i"].notna() & ex["x2i"].notna() & ex["n1i"].notna() & ex["n2i"].notna()].copy()
+    if a.empty:
+        return pd.DataFrame(columns=["study_id", "outcome", "x1i", "n1i", "x2i", "n2i", "rr", "ci_low",
+                                     "ci_high", "yi", "vi", "note"]), nums
+    for c in ("x1i", "n1i", "x2i", "n2i"):
+        a[c] = pd.to_numeric(a[c]).astype(float)
+    both0 = (a["x1i"] == 0) & (a["x2i"] == 0)
+    est = a[~both0]
+    rows = []
+    if not est.empty:
+        r = escalc("RR", ai=est["x1i"].to_numpy(), n1i=est["n1i"].to_numpy(), ci=est["x2i"].to_numpy(),
+                   n2i=est["n2i"].to_numpy())
+        yi, vi = np.asarray(r["yi"], float), np.asarray(r["vi"], float)
+        for (_, row), y, v in zip(est.iterrows(), yi, vi):
+            se = math.sqrt(v)
+            rows.append({"study_id": row["study_id"], "outcome": row["outcome"], "x1i": int(row["x1i"]),
+                         "n1i": int(row["n1i"]), "x2i": int(row["x2i"]), "n2i": int(row["n2i"]),
+                         "rr": math.exp(y), "ci_low": math.exp(y - 1.959963984540054 * se),
+                         "ci_high": math.exp(y + 1.959963984540054 * se), "yi": y, "vi": v, "note": ""})
+    for _, row in a[both0].iterrows():
+        rows.append({"study_id": row["study_id"], "outcome": row["outcome"], "x1i": 0, "n1i": int(row["n1i"]),
+                     "x2i": 0, "n2i": int(row["n2i"]), "rr": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                     "yi": np.nan, "vi": np.nan, "note": "no events in either arm: RR not estimable"})
+    out = pd.DataFrame(rows)
+    nums["clinical.ae.rows"] = len(out)
+    nums["clinical.ae.trials"] = int(out["study_id"].nunique())
+    nums["clinical.ae.estimable"] = int(out["rr"].notna().sum())
+    nums["clinical.ae.significant"] = int(((out["ci_low"] > 1) | (out["ci_high"] < 1)).sum())
+    sae = out[out["outcome"].astype(str).str.contains("serious", case=False)]
+    nums["clinical.sae.trials"] = int(sae["study_id"].nunique())
+    nums["clinical.sae.events_msc"] = int(sae["x1i"].sum())
+    nums["clinical.sae.events_control"] = int(sae["x2i"].sum())
+    nums["clinical.sae.participants"] = int(sae["n1i"].sum() + sae["n2i"].sum())
+    return out, nums
+
+
+@cites
+def single_arm_summary(ev: Evidence) -> pd.DataFrame:
+    """Uncontrolled clinical reports: what they report (direction of pre-post change, events),
+    described, never pooled (protocol 6.2)."""
+    nums: dict = {}
+    ex = ev.extracted.merge(ev.studies[["study_id", "population", "design"]], on="study_id", how="left")
+    g = ex[(ex["population"] == "clinical") & ex["comparison_type"].isin(["pre_post", "events_single_arm"])]
+    rows = []
+    for sid, sg in g.groupby("study_id", sort=True):
+        rows.append({"study_id": sid, "design": sg["design"].iloc[0], "rows": len(sg),
+                     "outcomes": "; ".join(sorted(set(sg["outcome"].astype(str)))[:6]),
+                     "improved_reported": int((sg["direction"] == "favours_msc").sum()),
+                     "events_rows": int((sg["comparison_type"] == "events_single_arm").sum())})
+    out = pd.DataFrame(rows)
+    nums["clinical.uncontrolled.reports"] = len(out)
+    return out, nums
+
+
+#: Where the published meta-analyses' pooled estimates are read from, first found wins
+#: (the merged table, else the extraction batch that read them; each row has a URL and locator).
+PUBLISHED_FILES = ("review/published_estimates.csv", "data/published_estimates.csv",
+                   "review/published_meta_analyses.csv", "data/staging/PUB/published_estimates.csv")
+
+
+def published_estimates(ev: Evidence) -> pd.DataFrame:
+    """Pooled estimates of published meta-analyses as extracted (with ``source_url`` and
+    ``source_locator``); empty when no file exists. The file used is in ``attrs['file']``."""
+    for rel in PUBLISHED_FILES:
+        p = ev.root / rel
+        if p.exists():
+            d = pd.read_csv(p)
+            d.attrs["file"] = rel
+            return d
+    return pd.DataFrame()
+
+
+def _published_group(r) -> str:
+    cells = str(r.get("cell_types", "")).lower()
+    if cells.startswith("msc only"):
+        return "Published, MSC only"
+    if "msc a subset" in cells or "mixed" in cells or "all" in cells:
+        return "Published, mixed cell types"
+    return "Published, no MSC trial" if "no msc" in cells else "Published, other"
+
+
+@cites
+def published_comparison(ev: Evidence) -> pd.DataFrame:
+    """Clinical outcomes: our estimates next to those of the published meta-analyses.
+
+    The published numbers come from the extracted table (:func:`published_estimates`), never
+    typed. ``difference`` says, from the data, why the numbers may differ (cell types pooled,
+    number of studies, measure, timepoint).
+    """
+    nums: dict = {}
+    pub = published_estimates(ev)
+    gm = gmfm_by_timepoint(ev)
+    ours_k = int(gm["k"].max()) if not gm.empty else 0
+    rows = []
+    for _, r in gm.iterrows():
+        if r["k"] >= 2:
+            rows.append({"group": "This review", "source": "This review", "outcome": "GMFM",
+                         "timepoint": f"{r['months']:g} months", "measure": "SMD", "k": int(r["k"]),
+                         "n": int(r["participants"]), "estimate": r["reml_knha_estimate"],
+                         "ci_low": r["reml_knha_ci_low"], "ci_high": r["reml_knha_ci_high"],
+                         "cell_types": "MSC only", "locator": "review/results.json", "difference": ""})
+    ae = adverse_events(ev)
+    for _, r in ae[ae["rr"].notna()].iterrows():
+        rows.append({"group": "This review", "source": "This review", "outcome": str(r["outcome"]),
+                     "timepoint": "", "measure": "RR", "k": 1, "n": int(r["n1i"] + r["n2i"]),
+                     "estimate": r["rr"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                     "cell_types": f"MSC only ({r['study_id']})", "locator": "review/tables/adverse_events.csv",
+                     "difference": ""})
+    if not pub.empty:
+        cl = pub[pub["population"] == "clinical"]
+        for _, r in cl.iterrows():
+            r = r.to_dict()
+            diff = []
+            grp = _published_group(r)
+            if grp != "Published, MSC only":
+                diff.append("pools non-MSC cell products")
+            if pd.notna(r.get("k_studies")) and str(r.get("measure")) == "SMD" and "GMFM" in str(r["outcome"]).upper():
+                diff.append(f"{int(r['k_studies'])} studies vs {ours_k} here")
+            if pd.isna(r.get("measure")):
+                diff.append("effect measure not stated on the page read")
+            if pd.isna(r.get("k_studies")):
+                diff.append("number of studies not seen")
+            rows.append({"group": grp, "source": r["review_id"], "outcome": r["outcome"],
+                         "timepoint": "" if pd.isna(r.get("timepoint")) else str(r["timepoint"]),
+                         "measure": "" if pd.isna(r.get("measure")) else r["measure"],
+                         "k": None if pd.isna(r.get("k_studies")) else int(r["k_studies"]),
+                         "n": None if pd.isna(r.get("n_participants")) else int(r["n_participants"]),
+                         "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                         "cell_types": r.get("cell_types"),
+                         "locator": f"{r.get('source_locator')} ({r.get('source_url')})",
+                         "difference": "; ".join(diff)})
+    out = pd.DataFrame(rows)
+    nums["published.file"] = pub.attrs.get("file") if not pub.empty else None
+    nums["published.rows"] = int(len(pub))
+    if not pub.empty:
+        msc = pub[(pub["population"] == "clinical") & pub["cell_types"].astype(str).str.lower().str.startswith("msc only")
+                  & pub["outcome"].astype(str).str.upper().str.startswith("GMFM")]
+        nums["published.gmfm_msc_only.rows"] = len(msc)
+        nums["published.gmfm_msc_only.min"] = float(msc["estimate"].min()) if len(msc) else None
+        nums["published.gmfm_msc_only.max"] = float(msc["estimate"].max()) if len(msc) else None
+        nums["published.gmfm_msc_only.max_k"] = (float(msc["k_studies"].max()) if msc["k_studies"].notna().any()
+                      else None)
+    return out, nums
+
+
+def published_gmfm_forest_data(ev: Evidence) -> dict:
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM, this review vs published."""
+    c = published_comparison(ev)
+    # standardised effects only (an MD of another scale would not be comparable); the measure is
+    # missing on some pages read (kept, flagged in the label)
+    g = c[c["outcome"].astype(str).str.upper().str.contains("GMFM|GROSS MOTOR") & c["estimate"].notna()
+          & c["measure"].fillna("").isin(["SMD", ""])].copy()
+    g["label"] = [f"{r.source}: {r.outcome if r.source != 'This review' else 'GMFM'}"
+                  + (f", {r.timepoint}" if r.timepoint else "") + (f" (k = {int(r.k)})" if pd.notna(r.k) else "")
+                  + (" [measure not stated]" if not r.measure else "")
+                  for r in g.itertuples()]
+    g["label"] = [t if len(t) <= 72 else t[:69] + "..." for t in g["label"]]
+    g["yi"] = g["estimate"]
+    return {"data": g, "label": "label", "group": "group", "ci_low": "ci_low", "ci_high": "ci_high",
+            "xlabel": "Pooled GMFM effect (SMD unless stated; > 0 favours cells)",
+            "favours": ("favours control", "favours cell therapy"),
+            "title": "GMFM: this review and published meta-analyses"}
+
+
+def published_preclinical(ev: Evidence) -> pd.DataFrame:
+    """Preclinical published pooled estimates next to this review's direction counts in the same family."""
+    pub = published_estimates(ev)
+    if pub.empty:
+        return pd.DataFrame()
+    pre = pub[pub["population"] == "preclinical"].copy()
+    sd = ev.study_dirs[(ev.study_dirs["population"] == "preclinical") & (ev.study_dirs["product_class"] == "msc")]
+
+    def family(outcome):
+        o = str(outcome).lower()
+        if any(w in o for w in ("motor", "cognitive", "cylinder", "rotarod", "maze", "recognition")):
+            return "function"
+        if any(w in o for w in ("infarct", "neuron", "oligodendro", "lesion")):
+            return "neuroregeneration"
+        if "apoptosis" in o:
+            return "anti_apoptosis"
+        if any(w in o for w in ("glia", "inflamm", "tnf", "astro")):
+            return "immunomodulation"
+        return ""
+
+    pre["family"] = pre["outcome"].map(family)
+    counts = sd.groupby("mechanism")["direction"].agg(
+        lambda s: f"{(s == 'favours_msc').sum()} of {len(s)} studies favour MSC (direction only)")
+    pre["this_review"] = pre["family"].map(counts).fillna("")
+    pre["group"] = [_published_group(r) for r in pre.to_dict("records")]
+    return pre[["review_id", "group", "subgroup", "outcome", "measure", "k_studies", "estimate", "ci_low", "ci_high",
+                "family", "this_review", "source_locator", "source_url"]].reset_index(drop=True)
+
+
+def published_note(ev: Evidence) -> str:
+    """Where the published meta-analyses' numbers come from, and what they are."""
+    pub = published_estimates(ev)
+    if pub.empty:
+        return ("No table of published pooled estimates exists yet (looked for "
+                + ", ".join(f"`{p}`" for p in PUBLISHED_FILES) + "): the comparison is not shown. Published numbers "
+                "are never typed into a notebook.")
+    by = pub.groupby("review_id").size()
+    msc_only = pub["cell_types"].astype(str).str.lower().str.startswith("msc only")
+    only = sorted(set(pub.loc[msc_only, "review_id"]))
+    mixed = sorted(set(pub.loc[~msc_only, "review_id"]) - set(only))
+    return (f"{len(pub)} published pooled estimates from {len(by)} reviews ("
+            + ", ".join(f"{k} {v}" for k, v in by.items())
+            + f") are read from `{pub.attrs['file']}`, each with the URL and locator of the page it was read on. "
+            f"MSC products only: {', '.join(only) or 'none'}. Other cell products pooled as well (a different "
+            f"question): {', '.join(mixed) or 'none'}.")
+
+
+def ae_forest_data(ev: Evidence) -> dict:
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: estimable adverse-event RRs."""
+    a = adverse_events(ev)
+    a = a[a["yi"].notna()].copy()
+    a["label"] = [f"{r.study_id}: {str(r.outcome).replace('adverse event: ', '')} ({r.x1i}/{r.n1i} vs {r.x2i}/{r.n2i})"
+                  for r in a.itertuples()]
+    return {"data": a, "label": "label", "transf": np.exp, "xscale": "log", "null": 0.0,
+            "xlabel": "Risk ratio (MSC vs control), log scale",
+            "favours": ("fewer events with MSC", "more events with MSC"),
+            "title": "Adverse events in controlled trials"}
+
+
+def numbers(ev: Evidence) -> dict:
+    """Every number notebook 05 cites, by dotted key (computed, not saved)."""
+    out: dict = {}
+    out.update(gmfm_by_timepoint.numbers(ev))
+    out.update(adverse_events.numbers(ev))
+    out.update(single_arm_summary.numbers(ev))
+    out.update(published_comparison.numbers(ev))
+    return out
