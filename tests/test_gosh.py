@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mscreview.diagnostics.gosh import gosh
-from mscreview.engine.tau2 import fit_batch as _fit_batch
+from mscreview.engine.rma import fit_batch as _fit_batch
 
 REF = json.loads((Path(__file__).parent / "reference" / "diag_reference.json").read_text())
 CASES = {c["id"]: c for c in REF["cases"]}

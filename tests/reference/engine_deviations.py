@@ -22,11 +22,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mscreview.effectsize import escalc  # noqa: E402
-from mscreview.meta import rma  # noqa: E402
-from mscreview.multilevel import rma_mv, vcov_shared_control  # noqa: E402
-from mscreview.robust import coef_test  # noqa: E402
-from mscreview.tau2 import fit_batch  # noqa: E402
+from mscreview.engine.effectsize import escalc  # noqa: E402
+from mscreview.engine.rma import rma  # noqa: E402
+from mscreview.engine.multilevel import rma_mv, vcov_shared_control  # noqa: E402
+from mscreview.engine.robust import coef_test  # noqa: E402
+from mscreview.engine.rma import fit_batch  # noqa: E402
 
 REF = json.loads((ROOT / "tests/reference/engine_reference.json").read_text())
 ITER = {"ML", "REML", "EB", "PM"}

@@ -8,7 +8,7 @@
 # It writes tests/reference/engine_reference.json: the R call of every case,
 # the package versions and every value at full precision (jsonlite digits = NA,
 # i.e. 15 significant digits, with doubles round-tripped by %.17g where it matters).
-# The Python tests (tests/test_meta_reference.py etc.) read that file; CI does not need R.
+# The Python tests (tests/test_rma_reference.py etc.) read that file; CI does not need R.
 #
 # Iterative estimators are run with a tight convergence control
 # (threshold = 1e-12, tol = 1e-12 for uniroot) so that both sides report the

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.rma import _effects
-from ..engine.tau2 import control_options, fit_batch
+from ..engine.rma import effect_arrays, fit_batch
+from ..engine.tau2 import control_options
 
 __all__ = ["RegtestResult", "RanktestResult", "TrimfillResult", "PetPeeseResult", "FunnelData",
            "regtest", "ranktest", "trimfill", "pet_peese", "funnel_data", "MIN_K",
@@ -135,7 +135,7 @@ def regtest(yi, vi=None, *, sei=None, ni=None, model="rma", predictor="sei", met
         raise ValueError(f"model must be 'rma' or 'lm', got {model!r}")
     if predictor not in PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}; choose one of {list(PREDICTORS)}")
-    y, v, c = _effects(data, yi, vi, sei, ni=ni)
+    y, v, c = effect_arrays(data, yi, vi, sei, ni=ni)
     k = y.size
     _check_k(k, min_k, "regtest", 3)
     n = c["ni"]
@@ -252,7 +252,7 @@ def ranktest(yi, vi=None, *, sei=None, data=None, exact=True, min_k=MIN_K):
     ----------
     Begg, C. B., & Mazumdar, M. (1994). Biometrics, 50(4), 1088-1101.
     """
-    y, v, _ = _effects(data, yi, vi, sei)
+    y, v, _ = effect_arrays(data, yi, vi, sei)
     k = y.size
     _check_k(k, min_k, "ranktest", 3)
     w = 1 / v
@@ -344,7 +344,7 @@ def trimfill(yi, vi=None, *, sei=None, data=None, method="REML", test="z", side=
 
     if estimator not in ("L0", "R0"):
         raise ValueError(f"estimator must be 'L0' or 'R0', got {estimator!r}")
-    y0, v0, _ = _effects(data, yi, vi, sei)
+    y0, v0, _ = effect_arrays(data, yi, vi, sei)
     k = y0.size
     _check_k(k, min_k, "trimfill", 3)
     if side is None:
@@ -455,7 +455,7 @@ def pet_peese(yi, vi=None, *, sei=None, data=None, model="lm", method="REML", te
     peese = regtest(yi, vi, sei=sei, data=data, model=model, predictor="vi", method=method,
                     test=test, confidence_level=confidence_level, min_k=min_k)
     # p-value of PET's intercept
-    y, v, _ = _effects(data, yi, vi, sei)
+    y, v, _ = effect_arrays(data, yi, vi, sei)
     X = np.column_stack([np.ones(v.size), np.sqrt(v)])
     options = dict(method="FE", test="knha") if model == "lm" else dict(method=method, test=test)
     p_int = float(fit_batch(y, v, X=X, **options).pvalue[0])
@@ -511,7 +511,7 @@ def funnel_data(yi, vi=None, *, sei=None, data=None, levels=(0.90, 0.95, 0.99), 
     ----------
     Peters, J. L., et al. (2008). Journal of Clinical Epidemiology, 61(10), 991-996.
     """
-    y, v, _ = _effects(data, yi, vi, sei)
+    y, v, _ = effect_arrays(data, yi, vi, sei)
     s = np.sqrt(v)
     levels = tuple(sorted(float(l) for l in levels))
     if not all(0 < l < 1 for l in levels):

@@ -1,7 +1,7 @@
 """GOSH (graphical display of study heterogeneity): the model on every subset of studies.
 
 All subsets are fitted at once by the engine's batched fitter
-(:func:`mscreview.engine.tau2.fit_batch`) with a boolean mask of the studies each fit uses: no Python
+(:func:`mscreview.engine.rma.fit_batch`) with a boolean mask of the studies each fit uses: no Python
 loop per fit.
 
 References
@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.tau2 import control_options, fit_batch
+from ..engine.rma import fit_batch
+from ..engine.tau2 import control_options
 
 __all__ = ["GoshResult", "gosh"]
 
 
-def _chunked(fn, n, chunk, progress, desc):
+def chunked(fn, n, chunk, progress, desc):
     """Run fn(start, stop) over chunks of rows, with a tqdm bar when asked."""
     from tqdm.auto import tqdm
 
@@ -160,7 +161,7 @@ def gosh(yi, vi, method="REML", subsets=None, max_exact_k=20, seed=None, progres
             h2 = np.where(f.k > 1, f.q / np.maximum(f.k - 1, 1), 1.0)
         return np.column_stack([f.k, f.q, f.i2, h2, f.tau2, f.estimate])
 
-    parts = _chunked(run, incl.shape[0], chunk, progress and incl.shape[0] > 20000, "gosh")
+    parts = chunked(run, incl.shape[0], chunk, progress and incl.shape[0] > 20000, "gosh")
     res = np.vstack(parts)
     frame = pd.DataFrame(res, columns=["k", "q", "i2", "h2", "tau2", "estimate"])
     frame["k"] = frame["k"].astype(int)

@@ -1,6 +1,6 @@
 """Sensitivity analyses: leave-one-out, influence diagnostics and cumulative meta-analysis.
 
-All refits are done at once by the engine's batched fitter (:func:`mscreview.engine.tau2.fit_batch`) with a
+All refits are done at once by the engine's batched fitter (:func:`mscreview.engine.rma.fit_batch`) with a
 mask of shape ``(n_fits, k)``: leave-one-out uses the complement of the identity, cumulative
 meta-analysis a lower-triangular mask in the chosen order. Definitions and output follow R
 metafor's ``leave1out``, ``influence`` and ``cumul`` (version 3.8).
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.rma import _effects, _model_data
-from ..engine.tau2 import control_options, fit_batch
+from ..engine.rma import effect_arrays, fit_batch, model_data
+from ..engine.tau2 import control_options
 
 __all__ = ["leave1out", "influence", "cumul"]
 
@@ -71,7 +71,7 @@ def leave1out(yi, vi, method="REML", test="z", data=None, slab=None, confidence_
     Viechtbauer, W., & Cheung, M. W.-L. (2010). Outlier and influence diagnostics for
     meta-analysis. Research Synthesis Methods, 1(2), 112-125.
     """
-    y, v, _ = _effects(data, yi, vi)
+    y, v, _ = effect_arrays(data, yi, vi)
     k = y.size
     if k < 2:
         raise ValueError(f"leave1out needs at least 2 studies, got k = {k}")
@@ -110,7 +110,7 @@ def cumul(yi, vi, order=None, method="REML", test="z", data=None, slab=None, dec
     Lau, J., Schmid, C. H., & Chalmers, T. C. (1995). Cumulative meta-analysis of clinical trials
     builds evidence for exemplary medical care. Journal of Clinical Epidemiology, 48(1), 45-57.
     """
-    y, v, c = _effects(data, yi, vi, order=order)
+    y, v, c = effect_arrays(data, yi, vi, order=order)
     k = y.size
     key = np.arange(k, dtype=float) if c["order"] is None else c["order"]
     if key.shape != (k,):
@@ -163,7 +163,7 @@ def influence(yi, vi, mods=None, method="REML", test="z", data=None, slab=None, 
     meta-analysis. Research Synthesis Methods, 1(2), 112-125.
     Belsley, D. A., Kuh, E., & Welsch, R. E. (1980). Regression diagnostics. Wiley.
     """
-    y, v, X, names = _model_data("influence", yi, vi, mods, data)
+    y, v, X, names = model_data("influence", yi, vi, mods, data)
     k, p = X.shape
     # the full model (row 0) and the k leave-one-out models in one batch
     mask = np.vstack([np.ones((1, k), dtype=bool), ~np.eye(k, dtype=bool)])

@@ -26,9 +26,9 @@ from math import factorial, prod
 import numpy as np
 import pandas as pd
 
-from .gosh import _chunked
-from ..engine.rma import _model_data
-from ..engine.tau2 import control_options, fit_batch
+from .gosh import chunked
+from ..engine.rma import fit_batch, model_data
+from ..engine.tau2 import control_options
 
 __all__ = ["PermutestResult", "permutest"]
 
@@ -141,7 +141,7 @@ def permutest(yi, vi, mods=None, method="REML", test="z", data=None, exact=False
     Follmann, D. A., & Proschan, M. A. (1999). Biometrics, 55(3), 732-737.
     Higgins, J. P. T., & Thompson, S. G. (2004). Statistics in Medicine, 23(11), 1663-1682.
     """
-    y, v, X, names = _model_data("permutest", yi, vi, mods, data)
+    y, v, X, names = model_data("permutest", yi, vi, mods, data)
     k, p = X.shape
     iter = int(round(iter))
     if iter < 2:
@@ -187,7 +187,7 @@ def permutest(yi, vi, mods=None, method="REML", test="z", data=None, exact=False
             f = fit_batch(y, v, X=X[perm_rows[s:e]], **options)
         return f.beta_statistic, f.beta, f.qm
 
-    parts = _chunked(run, n, chunk, progress and n > 5000, "permutest")
+    parts = chunked(run, n, chunk, progress and n > 5000, "permutest")
     zp = np.vstack([a for a, _, _ in parts])
     bp = np.vstack([b for _, b, _ in parts])
     qp = np.concatenate([q for _, _, q in parts])

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special, stats
 
-from .rma import _effects
+from .rma import effect_arrays
 
 __all__ = ["BayesMetaResult", "bayesmeta", "prior_sensitivity", "TAU_PRIORS"]
 
@@ -218,7 +218,7 @@ def bayesmeta(yi, vi=None, *, sei=None, data=None, tau_prior="halfnormal", tau_s
     ----------
     Röver, C. (2020). Journal of Statistical Software, 93(6), 1-51.
     """
-    y, v, _ = _effects(data, yi, vi, sei)
+    y, v, _ = effect_arrays(data, yi, vi, sei)
     k = y.size
     if k < 1:
         raise ValueError("no studies (k = 0)")

@@ -27,9 +27,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import chdtrc
 
-from .rma import _arraylike, _crit_and_p, _qm_test, design_matrix
+from . import core
+from .rma import column_array, design_matrix
 from .results import MVResult
 from .tau2 import ConvergenceError
 
@@ -130,10 +130,10 @@ def rma_mv(yi, V, study, es_id=None, mods=None, method="REML", test="z", data=No
         raise ValueError(f"unknown method {method!r} for rma_mv; use 'REML' or 'ML'")
     if test not in ("z", "t"):
         raise ValueError(f"unknown test {test!r} for rma_mv; use 'z' or 't'")
-    y = _arraylike("yi", yi, data)
+    y = column_array("yi", yi, data)
     k = len(y)
     if isinstance(V, str):
-        Vs = np.diag(_arraylike("vi", V, data))
+        Vs = np.diag(column_array("vi", V, data))
     else:
         Va = np.asarray(V, dtype=float)
         Vs = np.diag(Va) if Va.ndim == 1 else Va
@@ -234,10 +234,9 @@ def rma_mv(yi, V, study, es_id=None, mods=None, method="REML", test="z", data=No
     se = np.sqrt(np.diag(vb))
     stat = beta / se
     df = float(k - p) if test == "t" else math.nan
-    crit, pval = _crit_and_p(stat, test, df, confidence_level)
+    crit, pval = core.crit_and_p(stat, df, confidence_level, test == "z")
     ci_low, ci_high = beta - crit * se, beta + crit * se
-    pse = math.sqrt(vb[0, 0] + theta.sum())
-    pi_low, pi_high = beta[0] - crit * pse, beta[0] + crit * pse
+    pi_low, pi_high = core.prediction_interval(beta[0], vb[0, 0], theta.sum(), crit)
     if p > 1:  # as rma: the PI of a meta-regression depends on the moderators
         pi_low = pi_high = math.nan
     # heterogeneity test with the sampling covariance only
@@ -245,8 +244,10 @@ def rma_mv(yi, V, study, es_id=None, mods=None, method="REML", test="z", data=No
     VX = Vinv @ X
     P0 = Vinv - VX @ np.linalg.solve(X.T @ VX, VX.T)
     q = max(0.0, float(y @ P0 @ y))
-    q_p = float(chdtrc(k - p, q))
-    qm, qm_df, qm_p = _qm_test(beta, vb, None, test, df)
+    q_p = core.q_pvalue(q, k - p)
+    qm, qm_p = core.qm_test(beta, vb, None, test == "z", df)
+    m = len(core.coefficients_tested(None, p))
+    qm_df = (m, math.nan) if test == "z" else (m, int(df))
     n_const = -0.5 * (k - p if reml else k) * math.log(2 * math.pi)
     loglik = ll + n_const + (0.5 * np.linalg.slogdet(X.T @ X)[1] if reml else 0.0)
     return MVResult(

@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["RMAResult", "HeterogeneityCI", "MVResult", "RobustResult"]
+__all__ = ["RMAResult", "HeterogeneityCI", "MVResult", "RobustResult", "BatchFit"]
 
 SUMMARY_FIELDS = ("k", "method", "test", "estimate", "se", "statistic", "df", "pvalue", "ci_low",
                   "ci_high", "pi_low", "pi_high", "tau2", "se_tau2", "tau", "i2", "h2", "q",
@@ -133,9 +133,16 @@ class RMAResult:
 
     def confint(self, confidence_level=None) -> HeterogeneityCI:
         """Q-profile CIs for tau^2, tau, I^2 and H^2 (metafor ``confint.rma.uni``, type "QP")."""
-        from .rma import _qprofile
+        from .inference import qprofile
         lvl = self.confidence_level if confidence_level is None else confidence_level
-        return _qprofile(self, lvl)
+        b = qprofile(self, lvl)
+        vt = self.vt
+        lo, hi = b["tau2_ci_low"], b["tau2_ci_high"]
+        return HeterogeneityCI(
+            tau2=self.tau2, tau2_ci_low=lo, tau2_ci_high=hi, tau=self.tau, tau_ci_low=math.sqrt(lo),
+            tau_ci_high=math.sqrt(hi), i2=self.i2, i2_ci_low=100 * lo / (vt + lo),
+            i2_ci_high=100 * hi / (vt + hi), h2=self.h2, h2_ci_low=lo / vt + 1, h2_ci_high=hi / vt + 1,
+            confidence_level=lvl)
 
     @cached_property
     def heterogeneity_ci(self) -> HeterogeneityCI:
@@ -149,9 +156,9 @@ class RMAResult:
         shape (n, p-1) or (p-1,); default the intercept-only prediction.
         Returns a DataFrame with ``pred, se, ci_low, ci_high, pi_low, pi_high``.
         """
-        from .rma import _predict
-        return _predict(self, newmods, self.confidence_level if confidence_level is None
-                        else confidence_level)
+        from .inference import predict
+        return predict(self, newmods, self.confidence_level if confidence_level is None
+                       else confidence_level)
 
     def coef_frame(self):
         """One row per model coefficient (metafor's coefficient table)."""
@@ -334,3 +341,56 @@ class RobustResult:
 
     def _repr_html_(self):
         return self.to_frame()._repr_html_()
+
+
+@dataclass(frozen=True)
+class BatchFit:
+    """Random-effects models (meta-regressions) fitted to many data sets at once.
+
+    Arrays with one row per fit.  The columns of :meth:`to_frame` (:data:`COLUMNS`) follow
+    :class:`mscreview.engine.results.RMAResult` and describe the first coefficient (the pooled
+    effect without moderators; ``i2`` in percent; ``pi_low``/``pi_high`` NaN with
+    moderators); ``beta*`` (n, p) and ``vb`` (n, p, p) hold every coefficient.  Fields are
+    also available by name, ``fit["tau2"]``, as R's ``fit$tau2``.
+    """
+
+    k: np.ndarray
+    estimate: np.ndarray
+    se: np.ndarray
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    pi_low: np.ndarray
+    pi_high: np.ndarray
+    tau2: np.ndarray
+    q: np.ndarray
+    q_pvalue: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    method: str
+    test: str
+    df: np.ndarray
+    beta: np.ndarray
+    beta_se: np.ndarray
+    beta_statistic: np.ndarray
+    beta_pvalue: np.ndarray
+    beta_ci_low: np.ndarray
+    beta_ci_high: np.ndarray
+    vb: np.ndarray
+    qm: np.ndarray
+    qm_pvalue: np.ndarray
+    s2w: np.ndarray
+    vt: np.ndarray
+    weights: np.ndarray
+    converged: np.ndarray
+
+    COLUMNS = ("k", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "pi_low",
+               "pi_high", "tau2", "q", "q_pvalue", "i2", "h2")
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+    def to_frame(self):
+        import pandas as pd
+        return pd.DataFrame({f: getattr(self, f) for f in self.COLUMNS})

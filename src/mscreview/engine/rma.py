@@ -37,18 +37,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import chdtrc, chdtri, fdtrc, ndtr, ndtri, stdtr, stdtrit
 
-from . import tau2 as _t2
-from .results import HeterogeneityCI, RMAResult
+from . import core, tau2 as _t2
+from .results import BatchFit, RMAResult
 
-__all__ = ["rma", "subgroup", "design_matrix", "TESTS"]
+__all__ = ["rma", "fit_batch", "subgroup", "design_matrix", "column_array", "effect_arrays", "model_data",
+           "TESTS"]
 
 TESTS = _t2.TESTS
-_EPS = np.finfo(float).eps
 
 
-def _arraylike(name, x, data):
+def column_array(name, x, data):
+    """A metafor-style argument (column name of ``data`` or array-like) as a 1-D float array."""
     if isinstance(x, str):
         if data is None:
             raise ValueError(f"{name}={x!r} given by column name but no data= DataFrame")
@@ -120,13 +120,6 @@ def design_matrix(mods, data=None, k=None):
     return X, tuple(names)
 
 
-def _crit_and_p(stat, test, df, level):
-    alpha = 1 - level
-    if test == "z":
-        return ndtri(1 - alpha / 2), 2 * ndtr(-np.abs(stat))
-    return stdtrit(df, 1 - alpha / 2), 2 * stdtr(df, -np.abs(stat))
-
-
 def _check_effects(y, v):
     """yi and vi of equal length, finite, vi > 0; errors name the rows."""
     if len(y) != len(v):
@@ -142,7 +135,7 @@ def _check_effects(y, v):
 def _columns(data, **cols):
     """metafor-style arguments given as column names of ``data`` or as arrays, as 1-D float
     arrays of equal length (``None`` stays ``None``)."""
-    out = {name: None if val is None else _arraylike(name, val, data) for name, val in cols.items()}
+    out = {name: None if val is None else column_array(name, val, data) for name, val in cols.items()}
     lengths = {name: len(a) for name, a in out.items() if a is not None}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{' and '.join(lengths)} have different lengths "
@@ -150,7 +143,7 @@ def _columns(data, **cols):
     return out
 
 
-def _effects(data, yi, vi=None, sei=None, **more):
+def effect_arrays(data, yi, vi=None, sei=None, **more):
     """Effect sizes and sampling variances (``vi``, or ``sei`` squared), checked as in
     :func:`rma`, and any further columns: ``(y, v, columns)``."""
     if vi is None and sei is None:
@@ -163,30 +156,15 @@ def _effects(data, yi, vi=None, sei=None, **more):
     return c["yi"], v, c
 
 
-def _model_data(what, yi, vi, mods=None, data=None):
+def model_data(what, yi, vi, mods=None, data=None):
     """yi, vi, the design matrix and coefficient names of a model that needs k > p."""
-    y, v, _ = _effects(data, yi, vi)
+    y, v, _ = effect_arrays(data, yi, vi)
     k = len(y)
     X, names = (np.ones((k, 1)), ("intrcpt",)) if mods is None else design_matrix(mods, data, k)
     p = X.shape[1]
     if k <= p:
         raise ValueError(f"{what} needs more studies than coefficients: k = {k}, p = {p}")
     return y, v, X, names
-
-
-def _qm_test(beta, vb, btt, test, df):
-    """Omnibus Wald test of the coefficients ``btt``: QM (chi^2 with m df for ``test="z"``,
-    otherwise F = QM / m with (m, df) df), its df tuple and p-value."""
-    btt = _t2.coefficients_tested(btt, len(beta))
-    bsub = beta[btt]
-    try:
-        qm = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub))
-    except np.linalg.LinAlgError:
-        qm = math.nan
-    m = len(btt)
-    if test == "z":
-        return qm, (m, math.nan), float(chdtrc(m, qm))
-    return qm / m, (m, int(df)), float(fdtrc(m, df, qm / m))
 
 
 def _validate(method, test, confidence_level):
@@ -240,7 +218,7 @@ def rma(yi, vi=None, mods=None, method="REML", test="z", data=None, confidence_l
     Viechtbauer, W. (2010). *Journal of Statistical Software*, 36(3), 1-48.
     """
     _validate(method, test, confidence_level)
-    y, v, _ = _effects(data, yi, vi, sei)
+    y, v, _ = effect_arrays(data, yi, vi, sei)
     k = len(y)
     if mods is None:
         X, names = None, ("intrcpt",)
@@ -263,219 +241,124 @@ def rma(yi, vi=None, mods=None, method="REML", test="z", data=None, confidence_l
     return _rma_mods(y, v, X, names, method, test, confidence_level, btt, tol, maxiter)
 
 
-def _tau2_intercept(y, v, method, tol, maxiter):
-    """tau2, se_tau2, iterations for an intercept-only model in closed-form sums."""
-    k = len(y)
-    if method in ("EE", "FE"):
-        return 0.0, math.nan, 0
-    t, iterations = _t2.estimate_single(y, v, method, tol=tol, maxiter=maxiter)
-    km1 = k - 1
-    if method in ("ML", "REML"):
-        w = 1 / (v + t)
-        sw, sw2 = w.sum(), (w * w).sum()
-        if method == "ML":
-            se = math.sqrt(2 / sw2)
-        else:
-            trpp = sw2 - 2 * (w * w * w).sum() / sw + (sw2 / sw) ** 2
-            se = math.sqrt(2 / trpp)
-    elif method in ("EB", "PM"):
-        sw = (1 / (v + t)).sum()
-        se = math.sqrt(2 * k * k / km1 / sw**2)
-    elif method in ("DL", "HS"):
-        w = 1 / v
-        sw, sw2 = w.sum(), (w * w).sum()
-        trp = sw - sw2 / sw
-        trpp = sw2 - 2 * (w * w * w).sum() / sw + (sw2 / sw) ** 2
-        inner = 2 * km1 + 4 * t * trp + 2 * t * t * trpp
-        se = math.sqrt(inner / trp**2) if method == "DL" else math.sqrt(inner / sw**2)
-    elif method == "HE":
-        sv = v.sum()
-        spvpv = (1 - 2 / k) * (v * v).sum() + sv * sv / k**2
-        trpv = sv * km1 / k
-        se = math.sqrt((2 * spvpv + 4 * t * trpv + 2 * t * t * km1) / km1**2)
-    else:  # SJ
-        t0 = float(np.mean((y - y.mean()) ** 2))
-        w = 1 / (v + t0)
-        sw, sw2, sw3 = w.sum(), (w * w).sum(), (w**3).sum()
-        s_pvpv = (w * w * v * v).sum() - 2 * (w**3 * v * v).sum() / sw + ((w * w * v).sum() / sw) ** 2
-        s_pvp = (w * w * v).sum() - 2 * (w**3 * v).sum() / sw + sw2 * (w * w * v).sum() / sw**2
-        s_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-        se = math.sqrt(t0**2 / km1**2 * (2 * s_pvpv + 4 * t * s_pvp + 2 * t * t * s_pp))
-    return t, se, iterations
-
-
-def _heterogeneity(q, k, p, tau2, vt, fixed):
-    if k <= p:
-        return 0.0, 1.0
-    if fixed:
-        return max(0.0, 100 * (q - (k - p)) / q) if q > 0 else 0.0, q / (k - p)
-    return 100 * tau2 / (vt + tau2), tau2 / vt + 1
-
-
 def _rma_intercept(y, v, method, test, level, tol, maxiter):
+    """Intercept-only model in closed-form sums (the speed of single fits); every derived
+    quantity from :mod:`mscreview.engine.core`."""
     k = len(y)
     fixed = method in ("EE", "FE")
-    tau2, se_tau2, iters = _tau2_intercept(y, v, method, tol, maxiter)
+    if fixed:
+        tau2, iters = 0.0, 0
+    else:
+        tau2, iters = _t2.estimate_single(y, v, method, tol=tol, maxiter=maxiter)
     w = 1 / (v + tau2)
     sw = w.sum()
     est = (w * y).sum() / sw
-    s2w = 1.0
-    df = math.nan
-    if test != "z":
-        df = float(k - 1)
-        if test in ("knha", "adhoc"):
-            rss = (w * (y - est) ** 2).sum()
-            s2w = 0.0 if rss <= _EPS else rss / (k - 1)
-            if test == "adhoc":
-                s2w = max(s2w, 1.0)
+    df = math.nan if test == "z" else float(k - 1)
+    s2w = core.residual_multiplier((w * (y - est) ** 2).sum(), k - 1, test) if test != "z" else 1.0
     vb = s2w / sw
     se = math.sqrt(vb)
     stat = est / se if se > 0 else math.copysign(math.inf, est)
-    crit, pval = _crit_and_p(stat, test, df, level)
+    crit, pval = core.crit_and_p(stat, df, level, test == "z")
     crit, pval = float(crit), float(pval)
     ci_low, ci_high = est - crit * se, est + crit * se
-    pse = math.sqrt(vb + tau2)
-    pi_low, pi_high = est - crit * pse, est + crit * pse
+    pi_low, pi_high = core.prediction_interval(est, vb, tau2, crit)
     # heterogeneity test with equal-effects weights
     w0 = 1 / v
     sw0 = w0.sum()
     if k > 1:
         mu0 = (w0 * y).sum() / sw0
         q = max(0.0, float((w0 * (y - mu0) ** 2).sum()))
-        q_p = float(chdtrc(k - 1, q))
         vt = (k - 1) / (sw0 - (w0 * w0).sum() / sw0)
     else:
-        q, q_p, vt = 0.0, 1.0, 0.0
-    i2, h2 = _heterogeneity(q, k, 1, tau2, vt, fixed)
-    if test == "z":
-        qm, qm_df, qm_p = stat * stat, (1, math.nan), pval
-    else:
-        qm, qm_df, qm_p = stat * stat, (1, int(df)), float(fdtrc(1, df, stat * stat))
+        q, vt = 0.0, 0.0
+    q_p = core.q_pvalue(q, k - 1)
+    i2, h2 = core.heterogeneity(q, k - 1, tau2, vt, fixed)
     a = np.array
+    qm, qm_p = core.qm_test(a([est]), a([[vb]]), None, test == "z", df)
     return RMAResult(
         k=k, p=1, method=method, test=test, confidence_level=level, estimate=float(est),
         se=se, statistic=float(stat), df=df, pvalue=pval, ci_low=float(ci_low),
         ci_high=float(ci_high), pi_low=float(pi_low), pi_high=float(pi_high), tau2=tau2,
-        se_tau2=se_tau2, tau=math.sqrt(tau2), i2=float(i2), h2=float(h2), q=q, q_df=k - 1,
-        q_pvalue=q_p, qm=float(qm), qm_df=qm_df, qm_pvalue=qm_p, beta=a([est]), beta_se=a([se]),
+        se_tau2=core.tau2_se(y, v, None, tau2, method), tau=math.sqrt(tau2), i2=float(i2), h2=float(h2),
+        q=q, q_df=k - 1, q_pvalue=q_p, qm=qm, qm_df=(1, math.nan if test == "z" else int(df)),
+        qm_pvalue=qm_p, beta=a([est]), beta_se=a([se]),
         beta_statistic=a([stat]), beta_pvalue=a([pval]), beta_ci_low=a([ci_low]),
         beta_ci_high=a([ci_high]), coef_names=("intrcpt",), vb=a([[vb]]), weights=100 * w / sw,
         s2w=s2w, vt=float(vt), yi=y, vi=v, X=None, iterations=iters)
 
 
 def _rma_mods(y, v, X, names, method, test, level, btt, tol, maxiter):
+    """Model with moderators: tau^2 from :mod:`mscreview.engine.tau2`, everything else from
+    :func:`mscreview.engine.core.fit` (the batch core, for one data set)."""
     k, p = X.shape
-    fixed = method in ("EE", "FE")
     info = _t2.estimate(y, v, X, method, tol=tol, maxiter=maxiter)
     tau2 = info["tau2"]
-    w = 1 / (v + tau2)
-    WX = X * w[:, None]
-    XtWX_inv = np.linalg.inv(X.T @ WX)
-    beta = XtWX_inv @ (WX.T @ y)
-    s2w = 1.0
-    df = math.nan
-    if test != "z":
-        df = float(k - p)
-        if test in ("knha", "adhoc"):
-            rss = float(np.sum(w * (y - X @ beta) ** 2))
-            s2w = 0.0 if rss <= _EPS else rss / (k - p)
-            if test == "adhoc":
-                s2w = max(s2w, 1.0)
-    vb = s2w * XtWX_inv
-    se = np.sqrt(np.diag(vb))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = beta / se
-    crit, pval = _crit_and_p(stat, test, df, level)
-    ci_low, ci_high = beta - crit * se, beta + crit * se
-    qm, qm_df, qm_p = _qm_test(beta, vb, btt, test, df)
-    w0 = 1 / v
-    P0 = _t2._p_matrix(w0, X)
-    yc = y - y.mean()
-    q = max(0.0, float(yc @ P0 @ yc))
-    q_p = float(chdtrc(k - p, q)) if k > p else 1.0
-    vt = (k - p) / np.trace(P0) if k > p else 0.0
-    i2, h2 = _heterogeneity(q, k, p, tau2, vt, fixed)
+    f = core.fit(y[None, :], v[None, :], np.ones((1, k)), np.array([float(k)]), X[None], np.array([tau2]),
+                 method, "z" if test == "z" else test, level, btt)
+    m = len(core.coefficients_tested(btt, p))
+    df = f["df"][0]
+    beta, se, stat, pval = f["beta"][0], f["se"][0], f["stat"][0], f["pval"][0]
+    ci_low, ci_high = f["ci_low"][0], f["ci_high"][0]
+    w = f["W"][0]
     return RMAResult(
         k=k, p=p, method=method, test=test, confidence_level=level, estimate=float(beta[0]),
-        se=float(se[0]), statistic=float(stat[0]), df=df, pvalue=float(pval[0]),
+        se=float(se[0]), statistic=float(stat[0]), df=float(df), pvalue=float(pval[0]),
         ci_low=float(ci_low[0]), ci_high=float(ci_high[0]), pi_low=math.nan, pi_high=math.nan,
-        tau2=tau2, se_tau2=info["se_tau2"], tau=math.sqrt(tau2), i2=float(i2), h2=float(h2),
-        q=q, q_df=k - p, q_pvalue=q_p, qm=qm, qm_df=qm_df, qm_pvalue=qm_p, beta=beta,
+        tau2=tau2, se_tau2=info["se_tau2"], tau=math.sqrt(tau2),
+        i2=float(f["i2"][0]), h2=float(f["h2"][0]), q=float(f["q"][0]), q_df=k - p,
+        q_pvalue=float(f["q_p"][0]), qm=float(f["qm"][0]),
+        qm_df=(m, math.nan) if test == "z" else (m, int(df)), qm_pvalue=float(f["qm_p"][0]), beta=beta,
         beta_se=se, beta_statistic=stat, beta_pvalue=np.asarray(pval), beta_ci_low=ci_low,
-        beta_ci_high=ci_high, coef_names=names, vb=vb, weights=100 * w / w.sum(), s2w=s2w,
-        vt=float(vt), yi=y, vi=v, X=X, iterations=info["iterations"])
+        beta_ci_high=ci_high, coef_names=names, vb=f["vb"][0], weights=100 * w / w.sum(),
+        s2w=float(f["s2w"][0]), vt=float(f["vt"][0]), yi=y, vi=v, X=X, iterations=info["iterations"])
 
 
-# ---------------------------------------------------------------------------
-# Extras computed on demand
-# ---------------------------------------------------------------------------
+def fit_batch(Y, V, mask=None, method="REML", test="z", confidence_level=0.95, *, X=None,
+              btt=None, **kwargs) -> BatchFit:
+    """Fit many random-effects models or meta-regressions at once, as metafor's ``rma.uni``.
 
-def _predict(res: RMAResult, newmods, level):
-    import pandas as pd
-    if newmods is None:
-        Xn = np.zeros((1, res.p))
-        Xn[0, 0] = 1.0
-    else:
-        nm = np.asarray(newmods, dtype=float)
-        if nm.ndim == 0:
-            nm = nm.reshape(1, 1)
-        elif nm.ndim == 1:
-            nm = nm[None, :] if res.p - 1 == len(nm) and res.p > 2 else nm[:, None]
-        if nm.shape[1] != res.p - 1:
-            raise ValueError(f"newmods needs {res.p - 1} column(s) (moderators without intercept)")
-        Xn = np.column_stack([np.ones(len(nm)), nm])
-    pred = Xn @ res.beta
-    se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vb, Xn))
-    crit, _ = _crit_and_p(0.0, res.test, res.df, level)
-    pse = np.sqrt(se**2 + res.tau2)
-    return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
-                         "ci_high": pred + crit * se, "pi_low": pred - crit * pse,
-                         "pi_high": pred + crit * pse})
+    Parameters
+    ----------
+    Y, V, mask, method, X
+        As :func:`mscreview.engine.tau2.estimate_batch` (``kwargs``: ``tol``, ``maxiter``,
+        ``ll0_tol``).
+    test : str
+        ``z``, ``t``, ``knha`` or ``adhoc`` (t tests with k - p df; as :func:`rma`).  Fits with a
+        single study use z (metafor).
+    confidence_level : float
+    btt : sequence of int, optional
+        Coefficients tested by QM (default: all but the intercept; the
+        intercept alone without moderators).
 
+    Returns
+    -------
+    BatchFit
+        Q, I^2 and H^2 use equal-effects weights and metafor's typical sampling
+        variance ``(k - p) / tr(P)``; fits with ``k <= p`` get Q = 0, I^2 = 0,
+        H^2 = 1.  Fits whose tau^2 did not converge (NaN) get NaN everywhere
+        except ``k``, ``q``, ``q_pvalue`` and ``converged``.
+    """
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; available: {list(TESTS)}")
+    tau2, info = _t2.estimate_batch(Y, V, mask, method, X=X, return_info=True, **kwargs)
+    Y, V, Mf, k, X = _t2.prepare_batch(Y, V, mask, X)
+    n = len(k)
+    f = core.fit(Y, V, Mf, k, X, tau2, method, test, confidence_level, btt)
+    bad = np.isnan(tau2)
 
-def _generalised_q(res, t):
-    X = res.X if res.X is not None else np.ones((res.k, 1))
-    P = _t2._p_matrix(1 / (res.vi + t), X)
-    return float(res.yi @ P @ res.yi)
+    def nan_bad(a):
+        return np.where(bad.reshape((n,) + (1,) * (np.ndim(a) - 1)), np.nan, a)
 
-
-def _qprofile(res: RMAResult, level) -> HeterogeneityCI:
-    """Q-profile CI of tau^2 (Viechtbauer 2007), as metafor ``confint.rma.uni``."""
-    from scipy.optimize import brentq
-    if res.method in ("EE", "FE"):
-        raise ValueError("an equal-effects model has no tau^2 to give a CI for")
-    df = res.k - res.p
-    alpha = 1 - level
-    crit_u = chdtri(df, alpha / 2)        # upper quantile -> lower bound of tau2
-    crit_l = chdtri(df, 1 - alpha / 2)    # lower quantile -> upper bound of tau2
-    tmin, tmax = 0.0, max(100.0, res.tau2 * 10)
-    q_min = _generalised_q(res, tmin)
-    # metafor stops the search at max(100, 10 tau2) and reports "> bound"; we
-    # widen the interval until the root is bracketed (Q decreases to 0)
-    q_max = _generalised_q(res, tmax)
-    while q_max > crit_l and tmax < 1e300:
-        tmax *= 10
-        q_max = _generalised_q(res, tmax)
-    def root(target):
-        return brentq(lambda t: _generalised_q(res, t) - target, tmin, tmax, xtol=1e-13,
-                      rtol=4 * _EPS, maxiter=1000)
-
-    if q_min < crit_l:
-        lo = hi = tmin
-    else:
-        hi = tmax if q_max > crit_l else root(crit_l)
-    if q_max > crit_u:
-        lo = hi = tmax
-    elif q_min < crit_u:
-        lo = tmin
-    else:
-        lo = root(crit_u)
-    vt = res.vt
-    return HeterogeneityCI(
-        tau2=res.tau2, tau2_ci_low=lo, tau2_ci_high=hi, tau=res.tau, tau_ci_low=math.sqrt(lo),
-        tau_ci_high=math.sqrt(hi), i2=res.i2, i2_ci_low=100 * lo / (vt + lo),
-        i2_ci_high=100 * hi / (vt + hi), h2=res.h2, h2_ci_low=lo / vt + 1, h2_ci_high=hi / vt + 1,
-        confidence_level=level)
+    beta, se, stat, pval = f["beta"], f["se"], f["stat"], f["pval"]
+    return BatchFit(
+        k=k.astype(int), estimate=nan_bad(beta[:, 0]), se=nan_bad(se[:, 0]),
+        statistic=nan_bad(stat[:, 0]), pvalue=nan_bad(pval[:, 0]), ci_low=nan_bad(f["ci_low"][:, 0]),
+        ci_high=nan_bad(f["ci_high"][:, 0]), pi_low=nan_bad(f["pi_low"]), pi_high=nan_bad(f["pi_high"]),
+        tau2=tau2, q=f["q"], q_pvalue=f["q_p"], i2=nan_bad(f["i2"]), h2=nan_bad(f["h2"]), method=method,
+        test=test, df=f["df"], beta=nan_bad(beta), beta_se=nan_bad(se), beta_statistic=nan_bad(stat),
+        beta_pvalue=nan_bad(pval), beta_ci_low=nan_bad(f["ci_low"]), beta_ci_high=nan_bad(f["ci_high"]),
+        vb=nan_bad(f["vb"]), qm=nan_bad(f["qm"]), qm_pvalue=nan_bad(f["qm_p"]), s2w=nan_bad(f["s2w"]),
+        vt=f["vt"], weights=nan_bad(f["W"]), converged=info["converged"])
 
 
 def subgroup(data, by, yi="yi", vi="vi", method="REML", test="z", confidence_level=0.95):

@@ -5,14 +5,16 @@ Entry points:
 * :func:`estimate_batch` - random-effects models and meta-regressions for many
   data sets at once (arrays of shape ``(n_sets, k)`` with a boolean mask, and
   a design matrix ``X`` of shape ``(k, p)`` or ``(n_sets, k, p)``), vectorised
-  across sets: no Python loop per fit.  :func:`fit_batch` adds the pooled
-  estimates, tests (``z``, ``t``, ``knha``, ``adhoc``), Q, I^2 and H^2.  The
-  diagnostics (GOSH, leave-one-out, influence, permutation tests, regression
-  tests) build on it.
+  across sets: no Python loop per fit.  :func:`mscreview.engine.rma.fit_batch`
+  fits the models on it (the diagnostics build on that).
 * :func:`estimate_single` - one intercept-only data set in scalar arithmetic
   (the speed of single fits), used by :func:`mscreview.engine.rma.rma`.
 * :func:`estimate` - one data set with a design matrix ``X`` and the standard
-  error of tau^2, used by :func:`mscreview.engine.rma.rma` with moderators.
+  error of tau^2 (:func:`mscreview.engine.core.tau2_se`), used by
+  :func:`mscreview.engine.rma.rma` with moderators.
+
+Estimators only: the tests, Q, I^2, QM and the prediction interval of a fit are computed in
+:mod:`mscreview.engine.core`.
 
 Both follow metafor's ``rma.uni`` (3.8-1): the same estimating equations,
 the same starting value (Hedges' estimate, truncated at zero) for the
@@ -53,9 +55,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import core
+
 __all__ = ["METHODS", "TESTS", "Tau2Method", "ConvergenceError", "clip", "estimate",
-           "estimate_single", "estimate_batch", "fit_batch", "BatchFit", "control_options",
-           "coefficients_tested"]
+           "estimate_single", "estimate_batch", "prepare_batch", "control_options"]
 
 # metafor's con$tol (.Machine$double.eps^0.25) used in its ll0 check
 _LL0_TOL = np.finfo(float).eps ** 0.25
@@ -116,7 +119,7 @@ def _check_method(method):
 # Batched estimators: many data sets at once, intercept-only or with moderators
 # ---------------------------------------------------------------------------
 
-def _prepare(Y, V, mask, X=None):
+def prepare_batch(Y, V, mask, X=None):
     """Validate and broadcast batch inputs.
 
     Returns ``Y``, ``V`` (n_sets, k) with masked cells set to y = 0, v = 1
@@ -175,37 +178,6 @@ def _rows(X, idx):
     return X if X is None or X.shape[0] == 1 else X[idx]
 
 
-def _xtdx(X, D):
-    """X' diag(D) X per set: (n, p, p)."""
-    return np.swapaxes(X * D[:, :, None], 1, 2) @ X
-
-
-def _wls(Y, W, X):
-    """Weighted least squares per set with weights W (zero for unused studies).
-
-    Returns coefficients ``b`` (n, p), ``A = X'WX`` and its inverse (n, p, p),
-    and residuals ``R`` (n, k).  Intercept-only (``X is None``): the weighted mean.
-    """
-    if X is None:
-        sw = W.sum(axis=1)
-        mu = (W * Y).sum(axis=1) / sw
-        return mu[:, None], sw[:, None, None], (1 / sw)[:, None, None], Y - mu[:, None]
-    XW = X * W[:, :, None]
-    A = np.swapaxes(XW, 1, 2) @ X
-    Ai = np.linalg.inv(A)
-    b = (Ai @ (np.swapaxes(XW, 1, 2) @ Y[:, :, None]))[:, :, 0]
-    R = Y - (X @ b[:, :, None])[:, :, 0]
-    return b, A, Ai, R
-
-
-def _tr_p(W, Ai, X):
-    """tr(P) for P = W - W X (X'WX)^-1 X'W."""
-    sw = W.sum(axis=1)
-    if X is None:
-        return sw - (W * W).sum(axis=1) / sw
-    return sw - np.trace(Ai @ _xtdx(X, W * W), axis1=1, axis2=2)
-
-
 def _raw_closed(Y, V, Mf, X, k, p, method):
     """Closed-form (non-iterative) estimates, before truncation at zero."""
     n = Y.shape[0]
@@ -213,26 +185,26 @@ def _raw_closed(Y, V, Mf, X, k, p, method):
         return np.zeros(n)
     if method == "HE":
         # ordinary least squares: (RSS - tr(P V)) / (k - p)
-        b, A, Ai, R = _wls(Y, Mf, X)
+        b, A, Ai, R = core.wls(Y, Mf, X)
         rss = (Mf * R**2).sum(axis=1)
         MV = Mf * V
         if X is None:
             tr_pv = MV.sum(axis=1) * (k - 1) / k
         else:
-            tr_pv = MV.sum(axis=1) - np.trace(Ai @ _xtdx(X, MV), axis1=1, axis2=2)
+            tr_pv = MV.sum(axis=1) - np.trace(Ai @ core.xtdx(X, MV), axis1=1, axis2=2)
         return (rss - tr_pv) / (k - p)
     if method == "SJ":
         # start: population variance of the used yi (metafor: var(yi) * (k-1)/k)
         ybar = (Mf * Y).sum(axis=1) / k
         t0 = (Mf * (Y - ybar[:, None]) ** 2).sum(axis=1) / k
         W = Mf / (V + t0[:, None])
-        b, A, Ai, R = _wls(Y, W, X)
+        b, A, Ai, R = core.wls(Y, W, X)
         return t0 * (W * R**2).sum(axis=1) / (k - p)
     W = Mf / V
-    b, A, Ai, R = _wls(Y, W, X)
+    b, A, Ai, R = core.wls(Y, W, X)
     q = (W * R**2).sum(axis=1)
     if method == "DL":
-        return (q - (k - p)) / _tr_p(W, Ai, X)
+        return (q - (k - p)) / core.tr_p(W, Ai, X)
     if method == "HS":
         return (q - k) / W.sum(axis=1)
     raise AssertionError(method)
@@ -241,7 +213,7 @@ def _raw_closed(Y, V, Mf, X, k, p, method):
 def _q_at(Y, V, Mf, X, tau2):
     """Generalised Q = y'Py and its negative derivative y'PPy at tau2."""
     W = Mf / (V + tau2[:, None])
-    b, A, Ai, R = _wls(Y, W, X)
+    b, A, Ai, R = core.wls(Y, W, X)
     WR = W * R  # = P y
     return (WR * R).sum(axis=1), (WR * WR).sum(axis=1)
 
@@ -294,7 +266,7 @@ def _fisher_step(Y, V, Mf, X, k, p, t, method):
     y'PPy is -2 y'PPPy.
     """
     W = Mf / (V + t[:, None])
-    b, A, Ai, R = _wls(Y, W, X)
+    b, A, Ai, R = core.wls(Y, W, X)
     sw = W.sum(axis=1)
     WR = W * R  # = P y
     if method == "EB":
@@ -310,9 +282,9 @@ def _fisher_step(Y, V, Mf, X, k, p, t, method):
     else:
         u = (X * (W * WR)[:, :, None]).sum(axis=1)             # X'W(Py)
         ypppy = (W2 * WR * R).sum(axis=1) - np.einsum("np,npq,nq->n", u, Ai, u)
-        G = Ai @ _xtdx(X, W2)
+        G = Ai @ core.xtdx(X, W2)
         trp = sw - np.trace(G, axis1=1, axis2=2)
-        trpp = (sw2 - 2 * np.trace(Ai @ _xtdx(X, W2 * W), axis1=1, axis2=2)
+        trpp = (sw2 - 2 * np.trace(Ai @ core.xtdx(X, W2 * W), axis1=1, axis2=2)
                 + np.einsum("npq,nqp->n", G, G))
     if method == "REML":
         info, score = trpp, a - trp
@@ -370,7 +342,7 @@ def _fisher_batch(Y, V, Mf, X, k, p, method, tol, maxiter, start):
 
 def _loglik_batch(Y, V, Mf, X, k, p, tau2, reml):
     W = Mf / (V + tau2[:, None])
-    b, A, Ai, R = _wls(Y, W, X)
+    b, A, Ai, R = core.wls(Y, W, X)
     ll = -0.5 * (Mf * np.log(V + tau2[:, None])).sum(axis=1) - 0.5 * (W * R**2).sum(axis=1)
     if reml:
         logdet = np.log(A[:, 0, 0]) if X is None else np.linalg.slogdet(A)[1]
@@ -434,7 +406,7 @@ def estimate_batch(Y, V, mask=None, method="REML", *, X=None, tol=TOL, maxiter=M
         studies used, or a data set without studies.
     """
     _check_method(method)
-    Y, V, Mf, k, X = _prepare(Y, V, mask, X)
+    Y, V, Mf, k, X = prepare_batch(Y, V, mask, X)
     p = 1 if X is None else X.shape[2]
     n = Y.shape[0]
     converged = np.ones(n, dtype=bool)
@@ -564,173 +536,9 @@ def estimate_single(y, v, method="REML", *, tol=TOL, maxiter=MAXITER):
     return float(clip(t)), it
 
 
-@dataclass(frozen=True)
-class BatchFit:
-    """Random-effects models (meta-regressions) fitted to many data sets at once.
-
-    Arrays with one row per fit.  The columns of :meth:`to_frame` (:data:`COLUMNS`) follow
-    :class:`mscreview.engine.results.RMAResult` and describe the first coefficient (the pooled
-    effect without moderators; ``i2`` in percent; ``pi_low``/``pi_high`` NaN with
-    moderators); ``beta*`` (n, p) and ``vb`` (n, p, p) hold every coefficient.  Fields are
-    also available by name, ``fit["tau2"]``, as R's ``fit$tau2``.
-    """
-
-    k: np.ndarray
-    estimate: np.ndarray
-    se: np.ndarray
-    statistic: np.ndarray
-    pvalue: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    pi_low: np.ndarray
-    pi_high: np.ndarray
-    tau2: np.ndarray
-    q: np.ndarray
-    q_pvalue: np.ndarray
-    i2: np.ndarray
-    h2: np.ndarray
-    method: str
-    test: str
-    df: np.ndarray
-    beta: np.ndarray
-    beta_se: np.ndarray
-    beta_statistic: np.ndarray
-    beta_pvalue: np.ndarray
-    beta_ci_low: np.ndarray
-    beta_ci_high: np.ndarray
-    vb: np.ndarray
-    qm: np.ndarray
-    qm_pvalue: np.ndarray
-    s2w: np.ndarray
-    vt: np.ndarray
-    weights: np.ndarray
-    converged: np.ndarray
-
-    COLUMNS = ("k", "estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "pi_low",
-               "pi_high", "tau2", "q", "q_pvalue", "i2", "h2")
-
-    def __getitem__(self, name):
-        return getattr(self, name)
-
-    def to_frame(self):
-        import pandas as pd
-        return pd.DataFrame({f: getattr(self, f) for f in self.COLUMNS})
-
-
-def coefficients_tested(btt, p):
-    """Indices of the coefficients the omnibus QM test covers (metafor's ``btt``):
-    by default all but the intercept, or the intercept alone without moderators."""
-    btt = (list(range(1, p)) if p > 1 else [0]) if btt is None else list(btt)
-    if not btt or any(not 0 <= j < p for j in btt):
-        raise ValueError(f"btt must index coefficients 0..{p - 1}; got {btt}")
-    return btt
-
-
-def fit_batch(Y, V, mask=None, method="REML", test="z", confidence_level=0.95, *, X=None,
-              btt=None, **kwargs) -> BatchFit:
-    """Fit many random-effects models or meta-regressions at once, as metafor's ``rma.uni``.
-
-    Parameters
-    ----------
-    Y, V, mask, method, X
-        As :func:`estimate_batch` (``kwargs``: ``tol``, ``maxiter``, ``ll0_tol``).
-    test : str
-        ``z``, ``t``, ``knha`` or ``adhoc`` (t tests with k - p df; as
-        :func:`mscreview.engine.rma.rma`).  Fits with a single study use z (metafor).
-    confidence_level : float
-    btt : sequence of int, optional
-        Coefficients tested by QM (default: all but the intercept; the
-        intercept alone without moderators).
-
-    Returns
-    -------
-    BatchFit
-        Q, I^2 and H^2 use equal-effects weights and metafor's typical sampling
-        variance ``(k - p) / tr(P)``; fits with ``k <= p`` get Q = 0, I^2 = 0,
-        H^2 = 1.  Fits whose tau^2 did not converge (NaN) get NaN everywhere
-        except ``k``, ``q``, ``q_pvalue`` and ``converged``.
-    """
-    from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}; available: {list(TESTS)}")
-    tau2, info = estimate_batch(Y, V, mask, method, X=X, return_info=True, **kwargs)
-    Y, V, Mf, k, X = _prepare(Y, V, mask, X)
-    n = len(k)
-    p = 1 if X is None else X.shape[2]
-    kp = k - p
-    t = np.nan_to_num(tau2)
-    W = Mf / (V + t[:, None])
-    beta, A, Ai, R = _wls(Y, W, X)
-    W0 = Mf / V
-    b0, A0, Ai0, R0 = _wls(Y, W0, X)
-    has = kp > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = np.where(has, np.maximum(0.0, (W0 * R0**2).sum(axis=1)), 0.0)
-        q_p = np.where(has, chdtrc(kp, q), 1.0)
-        vt = np.where(has, kp / _tr_p(W0, Ai0, X), 0.0)
-        if method in ("EE", "FE"):
-            i2 = np.where(has & (q > 0), np.maximum(0.0, 100 * (q - kp) / q), 0.0)
-            h2 = np.where(has, q / kp, 1.0)
-        else:
-            i2 = np.where(has, 100 * tau2 / (vt + tau2), 0.0)
-            h2 = np.where(has, tau2 / vt + 1, 1.0)
-        zrow = k == 1 if test != "z" else np.ones(n, dtype=bool)  # metafor: z for k = 1
-        s2w = np.ones(n)
-        if test in ("knha", "adhoc"):
-            rss = (W * R**2).sum(axis=1)
-            s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / kp)
-            if test == "adhoc":
-                s2w = np.maximum(s2w, 1.0)
-            s2w = np.where(zrow, 1.0, s2w)
-        vb = s2w[:, None, None] * Ai
-        se = np.sqrt(np.diagonal(vb, axis1=1, axis2=2))
-        stat = beta / se
-        alpha = 1 - confidence_level
-        df = np.where(zrow, np.nan, kp)
-        crit = np.where(zrow, ndtri(1 - alpha / 2), stdtrit(df, 1 - alpha / 2))[:, None]
-        pval = np.where(zrow[:, None], 2 * ndtr(-np.abs(stat)), 2 * stdtr(df[:, None], -np.abs(stat)))
-        btt = coefficients_tested(btt, p)
-        m = len(btt)
-        bb = beta[:, btt]
-        vbb = vb[:, btt][:, :, btt]
-        if m == 1:
-            qm = bb[:, 0] ** 2 / vbb[:, 0, 0]
-        else:
-            qm = np.einsum("np,np->n", bb, np.linalg.solve(vbb, bb[:, :, None])[:, :, 0])
-        qm = np.where(zrow, qm, qm / m)
-        qm_p = np.where(zrow, chdtrc(m, qm), fdtrc(m, df, qm))
-        if X is None:
-            pse = np.sqrt(vb[:, 0, 0] + t)
-            pi_low, pi_high = beta[:, 0] - crit[:, 0] * pse, beta[:, 0] + crit[:, 0] * pse
-        else:
-            pi_low = pi_high = np.full(n, np.nan)
-    bad = np.isnan(tau2)
-
-    def nan_bad(a):
-        return np.where(bad.reshape((n,) + (1,) * (np.ndim(a) - 1)), np.nan, a)
-
-    ci_low, ci_high = beta - crit * se, beta + crit * se
-    return BatchFit(
-        k=k.astype(int), estimate=nan_bad(beta[:, 0]), se=nan_bad(se[:, 0]),
-        statistic=nan_bad(stat[:, 0]), pvalue=nan_bad(pval[:, 0]), ci_low=nan_bad(ci_low[:, 0]),
-        ci_high=nan_bad(ci_high[:, 0]), pi_low=nan_bad(pi_low), pi_high=nan_bad(pi_high),
-        tau2=tau2, q=q, q_pvalue=q_p, i2=nan_bad(i2), h2=nan_bad(h2), method=method, test=test,
-        df=df, beta=nan_bad(beta), beta_se=nan_bad(se), beta_statistic=nan_bad(stat),
-        beta_pvalue=nan_bad(pval), beta_ci_low=nan_bad(ci_low), beta_ci_high=nan_bad(ci_high),
-        vb=nan_bad(vb), qm=nan_bad(qm), qm_pvalue=nan_bad(qm_p), s2w=nan_bad(s2w), vt=vt,
-        weights=nan_bad(W), converged=info["converged"])
-
-
 # ---------------------------------------------------------------------------
 # One data set with a design matrix (meta-regression)
 # ---------------------------------------------------------------------------
-
-def _p_matrix(w, X):
-    """P = W - W X (X'WX)^-1 X'W for diagonal weights w."""
-    WX = X * w[:, None]
-    A = np.linalg.solve(X.T @ WX, WX.T)
-    return np.diag(w) - WX @ A
-
 
 def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
     """tau^2 and its standard error for one data set with design matrix ``X`` (k x p,
@@ -768,34 +576,5 @@ def estimate(yi, vi, X=None, method="REML", *, tol=TOL, maxiter=MAXITER):
         raise ConvergenceError(f"{method} did not converge in {maxiter} iterations")
     iterations = info["iterations"]
     tau2 = float(t[0])
-    # standard errors as metafor reports them
-    tp = tau2
-    if method == "HS":
-        w = 1 / vi
-        P = _p_matrix(w, X)
-        se = math.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tp * np.trace(P) + 2 * tp**2 * np.sum(P * P)))
-    elif method == "HE":
-        PV_ols = (np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)) * vi[None, :]
-        se = math.sqrt(1 / (k - p) ** 2 * (2 * np.sum(PV_ols * PV_ols.T) + 4 * tp * np.trace(PV_ols)
-                                           + 2 * tp**2 * (k - p)))
-    elif method == "DL":
-        w = 1 / vi
-        P = _p_matrix(w, X)
-        trp = np.trace(P)
-        se = math.sqrt(1 / trp**2 * (2 * (k - p) + 4 * tp * trp + 2 * tp**2 * np.sum(P * P)))
-    elif method == "SJ":
-        tau2_0 = np.var(yi)  # the starting value: population variance of the yi
-        P = _p_matrix(1 / (vi + tau2_0), X)
-        PV = P * vi[None, :]
-        se = math.sqrt(tau2_0**2 / (k - p) ** 2 * (2 * np.sum(PV * PV.T) + 4 * tp * np.sum(PV * P)
-                                                   + 2 * tp**2 * np.sum(P * P)))
-    elif method == "ML":
-        w = 1 / (vi + tau2)
-        se = math.sqrt(2 / np.sum(w * w))
-    elif method == "REML":
-        P = _p_matrix(1 / (vi + tau2), X)
-        se = math.sqrt(2 / np.sum(P * P))
-    else:  # EB, PM
-        w = 1 / (vi + tau2)
-        se = math.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
+    se = core.tau2_se(yi, vi, X, tau2, method)   # as metafor reports it
     return {"tau2": tau2, "se_tau2": se, "iterations": iterations}

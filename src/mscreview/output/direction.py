@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .figures import PALETTE, new_figure
-from .plotbase import DIRECTION_STYLE, styled, axes
+from .plotbase import DIRECTION_STYLE, axes, styled
 
 # ---------------------------------------------------------------------------
 # SWiM: effect direction and harvest plots

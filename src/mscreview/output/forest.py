@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .figures import PALETTE, new_figure
-from .plotbase import Z95, styled, axes, as_records, is_value, ci_text
+from .plotbase import Z95, as_records, axes, ci_text, is_value, styled
 
 # ---------------------------------------------------------------------------
 # Forest plot

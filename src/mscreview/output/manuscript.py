@@ -61,15 +61,15 @@ def render_template(text: str, res: dict, source: str = "template") -> str:
 
 
 def say(template: str, **extra):
-    """A narrative sentence from recorded numbers, for a notebook's Markdown output.
+    """A narrative sentence from the cited numbers, for a notebook's Markdown output.
 
     ``template`` uses the same placeholders as the manuscript
     (``"{{ clinical.gmfm.k:d }} trials"``); ``extra`` adds values by name. During a build
-    only the numbers recorded by the running notebook can be cited (the others' are not final yet).
+    only the numbers saved by the running notebook can be cited (the others' are not final yet).
     Returns an ``IPython.display.Markdown`` when IPython is available, else the text.
     """
     # during a build, notebooks run in parallel and review/results.json is the previous build's:
-    # a sentence may cite only what this notebook recorded
+    # a sentence may cite only what this notebook saved
     res = dict(numbers.SESSION) if stage() is not None else numbers.results()
     res.update(extra)
     text = render_template(template, res, source="say()")

@@ -39,7 +39,7 @@ def clean(value):
         return [clean(v) for v in seq]
     if hasattr(value, "item"):
         return clean(value.item())
-    raise TypeError(f"cannot record a value of type {type(value).__name__}: {value!r}")
+    raise TypeError(f"cannot save a value of type {type(value).__name__}: {value!r}")
 
 
 
@@ -75,7 +75,7 @@ def save(values: dict, notebook: str | None = None) -> dict:
 
 
 def results() -> dict:
-    """Numbers recorded so far: ``review/results.json`` updated with this session's records."""
+    """Numbers saved so far: ``review/results.json`` updated with this session's numbers."""
     p = paths.REVIEW / "results.json"
     base = json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
     base.update(SESSION)
@@ -83,12 +83,12 @@ def results() -> dict:
 
 
 def value(key: str):
-    """One recorded number (this session first, then ``review/results.json``)."""
+    """One cited number (this session first, then ``review/results.json``)."""
     if key in SESSION:
         return SESSION[key]
     r = results()
     if key not in r:
-        raise KeyError(f"result {key!r} has not been recorded (see review/results.json)")
+        raise KeyError(f"result {key!r} has not been saved (see review/results.json)")
     return r[key]
 
 

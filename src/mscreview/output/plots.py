@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .figures import PALETTE
-from .plotbase import VERDICT_STYLE, styled, axes
+from .plotbase import VERDICT_STYLE, axes, styled
 
 # ---------------------------------------------------------------------------
 # PRISMA 2020 flow diagram
@@ -38,7 +38,7 @@ def prisma_flow(counts, *, title=None, ax=None, width="double"):
     ``sought_retrieval``, ``not_retrieved``, ``assessed_eligibility``,
     ``excluded_eligibility`` (mapping reason -> n, or an int),
     ``included_studies`` and optionally ``included_reports`` (see
-    :func:`mscreview.output.report.prisma_counts`).
+    :func:`mscreview.data.prisma.prisma_counts`).
     """
     c = dict(counts)
 

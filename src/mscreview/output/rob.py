@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .figures import style
-from .plotbase import ROB_STYLE, styled, axes
+from .plotbase import ROB_STYLE, axes, styled
 
 # ---------------------------------------------------------------------------
 # Risk of bias (robvis style)

@@ -16,7 +16,7 @@ from .evidence import Evidence, cites, data_root, result_key, spaced
 
 @cites
 def validation_report(root=None) -> pd.DataFrame:
-    """Every data violation (empty when the tables are clean); records the count."""
+    """Every data violation (empty when the tables are clean); cites the count."""
     nums: dict = {}
     v = validate.validate(data_root(root))
     nums["audit.violations"] = len(v)
@@ -87,7 +87,7 @@ def exclusion_summary(ev: Evidence) -> pd.DataFrame:
 
 @cites
 def prisma(ev: Evidence) -> dict:
-    """PRISMA 2020 counts from ``review/screening.csv`` (mscreview.data.prisma), recorded,
+    """PRISMA 2020 counts from ``review/screening.csv`` (mscreview.data.prisma), cited,
     in the form :func:`mscreview.output.plotting.prisma_flow` draws."""
     nums: dict = {}
     c = prisma_counts(ev.screening)["total"]

@@ -152,7 +152,7 @@ def family_overview(ev: Evidence) -> pd.DataFrame:
 
 
 def direction_sentence(ev: Evidence) -> str:
-    """What the direction-only evidence can and cannot say, from recorded numbers."""
+    """What the direction-only evidence can and cannot say, from the numbers it cites."""
     st = sign_tests(ev)
     if st.empty:
         return "No study-level directions could be determined."

@@ -45,7 +45,7 @@ def small_study_assessment(ev: Evidence) -> pd.DataFrame:
 
 @cites
 def estimator_comparison(ev: Evidence) -> pd.DataFrame:
-    """Each pooled family under REML/DL/PM x z/Hartung-Knapp (recorded for REML+knha, DL+z)."""
+    """Each pooled family under REML/DL/PM x z/Hartung-Knapp (cites the counts of significant fits)."""
     nums: dict = {}
     rows = []
     for name, g in families_for_robustness(ev).items():

@@ -142,7 +142,7 @@ def test_moderators_match_metafor(case):
 
 @pytest.mark.parametrize("method", sorted(REF["batch"]["results"]))
 def test_estimate_batch_matches_metafor_loop(method):
-    from mscreview.engine.tau2 import fit_batch
+    from mscreview.engine.rma import fit_batch
     b = REF["batch"]
     Y, V, M = np.array(b["Y"]), np.array(b["V"]), np.array(b["mask"], dtype=bool)
     ref = b["results"][method]

@@ -43,8 +43,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mscreview.engine import tau2 as T
-from mscreview.engine.rma import design_matrix, rma, subgroup
-from mscreview.engine.results import RMAResult
+from mscreview.engine.rma import design_matrix, fit_batch, rma, subgroup
+from mscreview.engine.results import BatchFit, RMAResult
 
 BCG_YI = np.array([-0.88931133, -1.58538866, -1.34807315, -1.44155119, -0.21754732, -0.78611559,
                    -1.62089822, 0.01195233, -0.46941765, -1.37134480, -0.33935883, 0.44591340,
@@ -142,9 +142,9 @@ def test_batch_equals_single_fits(method, test):
     mask = np.random.default_rng(2).random(Y.shape) > 0.25
     mask[:, :2] = True
     tb = T.estimate_batch(Y, V, mask, method=method)
-    fb = T.fit_batch(Y, V, mask, method=method, test=test)
+    fb = fit_batch(Y, V, mask, method=method, test=test)
     frame = fb.to_frame()
-    assert list(frame.columns) == list(T.BatchFit.COLUMNS) and len(frame) == 40
+    assert list(frame.columns) == list(BatchFit.COLUMNS) and len(frame) == 40
     for i in range(len(Y)):
         r = rma(Y[i][mask[i]], V[i][mask[i]], method=method, test=test)
         assert tb[i] == pytest.approx(r.tau2, rel=1e-8, abs=1e-12)
@@ -349,7 +349,7 @@ def test_batch_sets_with_one_or_two_studies_are_quiet(method):
     M[1, 2:] = False
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        f = T.fit_batch(Y, V, M, method=method, test="z")
+        f = fit_batch(Y, V, M, method=method, test="z")
     assert f.tau2[0] == 0.0 and f.k[0] == 1
     assert f.estimate[0] == Y[0, 0] and f.se[0] == pytest.approx(math.sqrt(V[0, 0]))
     r = rma(Y[1, :2], V[1, :2], method=method)
@@ -366,7 +366,7 @@ def test_batch_with_moderators_equals_single_fits(method, test):
     X = np.stack([np.ones_like(x), x], axis=2)            # one design matrix per set
     mask = rng.random(Y.shape) > 0.2
     mask[:, :4] = True
-    f = T.fit_batch(Y, V, mask, method=method, test=test, X=X)
+    f = fit_batch(Y, V, mask, method=method, test=test, X=X)
     for i in range(len(Y)):
         m = mask[i]
         r = rma(Y[i][m], V[i][m], mods=x[i][m], method=method, test=test)
