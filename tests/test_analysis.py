@@ -377,3 +377,31 @@ def test_holm_by_hand():
     got = holm([0.04, 0.01, np.nan, 0.30, 0.02])
     assert got[[1, 4, 0, 3]] == pytest.approx([0.04, 0.06, 0.08, 0.30], abs=1e-12)
     assert np.isnan(got[2])
+
+
+def test_sign_tests_and_direction_cells_on_the_fixture():
+    from mscreview.review import evidence, mechanisms
+    ev = evidence.load(FIX)
+    st = mechanisms.sign_tests(ev).set_index(["population", "mechanism"])
+    # SYNTHETIC fixture: every family has one cohort; TrialB2019 safety: 3/20 vs 2/20 events -> favours control
+    r = st.loc[("clinical", "safety")]
+    assert (r.k_favours_msc, r.k_favours_control, r.k_no_clear, r.n_tested) == (0, 1, 0, 1)
+    assert r.pvalue == pytest.approx(1.0) and r.pvalue_holm == pytest.approx(1.0)
+    nums = mechanisms.sign_tests.numbers(ev)
+    assert not any(k.startswith("direction.total") for k in nums)     # no count pooled across families
+    assert nums["direction.preclinical.msc.function.n_tested"] == 1
+    cells = mechanisms.direction_cells(ev, "preclinical", "msc").set_index("mechanism")
+    # sample size from studies.n_total (20 animals); SYRCLE has no overall judgement: worst domain (unclear)
+    assert cells.loc["function", "n"] == 20 and cells.loc["function", "rob"] == "unclear"
+    assert "significant" not in cells.columns
+    clin = mechanisms.direction_cells(ev, "clinical", "msc")
+    assert set(clin["rob"]) == {"some_concerns"} and set(clin["n"]) == {40}   # RoB 2 overall judgement
+
+
+def test_direction_by_source_votes_per_family():
+    from mscreview.review import evidence, sources
+    ev = evidence.load(FIX)
+    t = sources.direction_by(ev, "msc_source", "preclinical", "msc")
+    # RatA2020 (umbilical cord) has one vote in each of its 6 mechanisms, never one pooled count across them
+    assert len(t) == 6 and set(t["cohorts"]) == {1} and set(t["msc_source"]) == {"umbilical_cord"}
+    assert {"k_favours_msc", "k_no_clear", "n_tested", "pvalue_worst_case"} <= set(t.columns)
