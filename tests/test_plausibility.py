@@ -47,7 +47,7 @@ def test_unstated_dispersion_shows_both_readings(tables):
     got = plausibility.plausibility_checks(ex, tables["studies"])
     d = got[(got.row_id == "RatA2020_01")].detail.iloc[0]
     # SD reading: -1.73 (R escalc); SEM reading: sd = 5 sqrt(10), 6 sqrt(10)
-    assert d.startswith("dispersion type not stated: g = -1.73 if SD, -0.55 if SEM")
+    assert d == "g = -1.73 if SD, -0.55 if SEM: dispersion type not stated"
 
 
 def test_n_exceeds_total_and_missing(tables):
@@ -93,3 +93,86 @@ def test_clinical_threshold_is_stricter(tables):
     got = plausibility.plausibility_checks(ex, tables["studies"])
     d = got[(got.row_id == "TrialB2019_03") & (got.check == "sd_sem_confusion")].detail.tolist()
     assert len(d) == 1 and "> 2 reading" in d[0]
+
+
+# ---------------------------------------------------------------------------
+# protocol 9.3: the missing checks, decisions and the printed finding
+# ---------------------------------------------------------------------------
+
+def test_sem_sized_sd_in_a_clinical_row_names_its_row(tables):
+    # SYNTHETIC: TrialB2019_03 (clinical) with SEM-sized values typed as SD. Means 60 vs 55, n 20 + 20;
+    # SDs 2.0 and 2.2 give d = 5 / sqrt((4 + 4.84) / 2) = 5 / 2.1024 = 2.378, J = 1 - 3 / (4 * 38 - 1) = 0.98013,
+    # g = 2.331 > 2 (clinical threshold)
+    ex = tables["extracted"].copy()
+    ex.loc[ex.row_id == "TrialB2019_03", ["m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i"]] = [60, 55, 2.0, 2.2, 20, 20]
+    got = plausibility.plausibility_checks(ex, tables["studies"])
+    row = got[(got.row_id == "TrialB2019_03") & (got.check == "sd_sem_confusion")]
+    assert len(row) == 1
+    assert "|g| = 2.33 > 2" in row.problem.iloc[0] and "clinical" in row.problem.iloc[0]
+    assert "sd1i = 2" in row["values"].iloc[0]
+    line = plausibility.format_finding({"file": "data/extracted.csv", "line": 9, "status": "open", "reason": "",
+                                        **row.iloc[0].to_dict()})
+    assert line.startswith("data/extracted.csv:9: row_id TrialB2019_03: sd_sem_confusion: m1i = 60, sd1i = 2")
+
+
+def test_direction_contradicting_the_rows_numbers(tables):
+    ex = tables["extracted"].copy()
+    # RatA2020_01: lesion volume (lower is better), m1i < m2i favours MSC; stating favours_control contradicts it
+    r = ex[ex.row_id == "RatA2020_01"].iloc[0]
+    assert r.m1i < r.m2i and not r.higher_is_better
+    ex.loc[ex.row_id == "RatA2020_01", "direction"] = "favours_control"
+    got = plausibility.plausibility_checks(ex, tables["studies"])
+    row = got[got.check == "direction_contradicts_numbers"]
+    assert row.row_id.tolist() == ["RatA2020_01"] and "favour MSC" in row.problem.iloc[0]
+    ex.loc[ex.row_id == "RatA2020_01", "direction"] = "favours_msc"    # agrees: no finding
+    assert "direction_contradicts_numbers" not in set(plausibility.plausibility_checks(ex, tables["studies"]).check)
+
+
+def test_n_per_arm_above_study_total(tables):
+    ex = tables["extracted"].copy()
+    ex.loc[ex.row_id == "RatA2020_02", "n1i"] = 25      # one arm alone above n_total 20
+    got = plausibility.plausibility_checks(ex, tables["studies"])
+    row = got[(got.row_id == "RatA2020_02") & (got.check == "n_exceeds_total")]
+    assert len(row) == 1 and "n_total = 20" in row["values"].iloc[0]
+
+
+def _copy_fixture(tmp_path):
+    import shutil
+    root = tmp_path / "repo"
+    shutil.copytree(FIX, root)
+    (root / "review").mkdir(exist_ok=True)
+    return root
+
+
+def test_decisions_accept_findings_and_are_validated(tmp_path):
+    root = _copy_fixture(tmp_path)
+    f, stale, bad = plausibility.findings(root)
+    assert list(zip(f.row_id, f.check, f.status)) == [("TrialB2019_01", "change_without_baseline", "open")]
+    assert f.line.iloc[0] > 1 and f.file.iloc[0] == "data/extracted.csv"
+    (root / "review" / "plausibility.csv").write_text(
+        "check,row_id,decision,reason,date\n"
+        "change_without_baseline,TrialB2019_01,accepted,reported MD of change with its CI,2026-11-30\n"
+        "sd_sem_confusion,RatA2020_01,accepted,stale on purpose,2026-11-30\n")
+    f, stale, bad = plausibility.findings(root)
+    assert f.status.tolist() == ["accepted"] and bad == []
+    assert stale.row_id.tolist() == ["RatA2020_01"]
+    assert "accepted (reported MD of change with its CI)" in plausibility.format_finding(f.iloc[0].to_dict())
+    out = []
+    assert plausibility.main(["--root", str(root)], log=out.append) == 0
+    assert out[-1].startswith("0 plausibility findings open")
+    (root / "review" / "plausibility.csv").write_text(
+        "check,row_id,decision,reason,date\n"
+        "not_a_check,NoSuchRow_01,maybe,,30/11/2026\n")
+    _, _, bad = plausibility.findings(root)
+    assert {(v.line, v.column) for v in bad} == {(2, "check"), (2, "row_id"), (2, "decision"), (2, "reason"),
+                                                 (2, "date")}
+    assert plausibility.main(["--root", str(root)], log=out.append) == 1
+
+
+def test_validate_cli_prints_open_count(tmp_path, capsys):
+    from mscreview.__main__ import main
+    root = _copy_fixture(tmp_path)
+    assert main(["validate", "--root", str(root)]) == 0     # findings never fail validation
+    out = capsys.readouterr().out
+    assert "data/extracted.csv:" in out and "row_id TrialB2019_01: change_without_baseline" in out
+    assert "1 plausibility findings open" in out

@@ -94,18 +94,27 @@ def test_effect_direction_and_harvest():
     df = pd.DataFrame({"study_id": ["S1", "S1", "S2", "S3", "S3"],
                        "mechanism": ["immunomodulation", "immunomodulation", "anti_apoptosis", "function",
                                      "immunomodulation"],
-                       "direction": ["favours_msc", "favours_control", "favours_msc", "no_difference",
+                       "direction": ["favours_msc", "favours_control", "favours_msc", "no_clear_direction",
                                      "favours_msc"],
-                       "significant": ["yes", "no", "yes", "no", "unclear"]})
-    fig = plotting.effect_direction(df)
+                       "n": [20, 20, 12, 40, 40], "rob": ["high", "high", "unclear", "low", "low"]})
+    fig = plotting.effect_direction(df, n="n", rob="rob")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["S3", "S2", "S1"]
-    # S1 immunomodulation is a tie -> mixed (square marker); one collection per marker style
+    # S1 immunomodulation: 1 of 2 = 50% < 70% -> no clear direction (diamond); one collection per direction,
+    # never a fill by significance (Boon & Thomson 2021)
     n_points = sum(len(c.get_offsets()) for c in ax.collections)
     assert n_points == 4  # S1 imm., S2 anti-apoptosis, S3 function, S3 imm.
-    assert len(ax.collections) == 4  # up filled, up open, diamond open, square open
+    assert len(ax.collections) == 2  # up (favours MSC), diamond (no clear direction)
+    texts = [t.get_text() for t in ax.texts]
+    assert {"20", "12", "40", "high", "unclear", "low"} <= set(texts)   # sample size and RoB beside each row
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:2] == ["n", "risk of bias"] and "anti-apoptosis" in labels
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["favours MSC", "favours control", "no clear direction"]
     fig2 = plotting.harvest(df)
     assert len(fig2.axes) == 3
+    heights = {round(p.get_height(), 6) for a in fig2.axes for p in a.patches}
+    assert heights == {1.0}   # significance is not encoded
 
 
 def test_rob_plots():

@@ -156,7 +156,7 @@ def test_direction_table_and_sign_test(tables):
     sd = rules.study_directions(d)
     assert len(sd) == 8   # 6 mechanisms in RatA2020 + function and safety in TrialB2019
     res = rules.sign_test(sd)
-    assert (res.n_favours_msc, res.n_favours_control, res.n_mixed, res.n) == (7, 1, 0, 8)
+    assert (res.k_favours_msc, res.k_favours_control, res.k_no_clear, res.n_tested) == (7, 1, 0, 8)
     # exact two-sided binomial: 2 * (C(8,0) + C(8,1)) / 2^8 = 18/256
     assert res.pvalue == pytest.approx(18 / 256, abs=TOL)
     assert res.proportion == pytest.approx(7 / 8)
@@ -167,8 +167,88 @@ def test_study_directions_threshold():
                       "study_id": ["A"] * 4 + ["B"] * 3,
                       "direction": ["favours_msc"] * 3 + ["favours_control"] + ["favours_msc"] * 2 + ["favours_control"]})
     sd = rules.study_directions(d).set_index("cohort_id")
-    assert sd.loc["A", "direction"] == "favours_msc"     # 3/4 = 75% > 70%
-    assert sd.loc["B", "direction"] == "mixed"           # 2/3 = 67% <= 70%
+    assert sd.loc["A", "direction"] == "favours_msc"     # 3/4 = 75% >= 70%
+    assert sd.loc["B", "direction"] == "no_clear_direction"   # 2/3 = 67% < 70%
+    assert (sd.loc["B", "n_favours_msc"], sd.loc["B", "n_favours_control"], sd.loc["B", "n_no_clear"]) == (2, 1, 0)
+
+
+def test_study_directions_seventy_percent_is_enough_and_null_rows_count_for_no_side():
+    # SWiM (protocol 9.6): 7 of 10 rows = exactly 70% -> a clear direction (Boon & Thomson: ">= 70%");
+    # a cohort whose only row says "no difference" has no clear direction
+    d = pd.DataFrame({"population": "p", "product_class": "msc", "mechanism": "m",
+                      "cohort_id": ["A"] * 10 + ["B", "C", "C"], "study_id": ["A"] * 10 + ["B", "C", "C"],
+                      "direction": ["favours_msc"] * 7 + ["no_clear_direction"] * 3 + ["no_clear_direction"]
+                      + ["favours_control", "no_clear_direction"]})
+    sd = rules.study_directions(d).set_index("cohort_id")
+    assert sd.loc["A", "direction"] == "favours_msc" and sd.loc["A", "n_no_clear"] == 3
+    assert sd.loc["B", "direction"] == "no_clear_direction"
+    assert sd.loc["C", "direction"] == "no_clear_direction"     # 1 of 2 = 50% favours control
+
+
+def test_reported_no_difference_is_not_a_direction():
+    # rows with words only: "no difference" / "not significant" never count for either side
+    assert rules.swim_direction("no_difference", "no") == "no_clear_direction"
+    assert rules.swim_direction("mixed", "unclear") == "no_clear_direction"
+    assert rules.swim_direction(None, "no") == "no_clear_direction"
+    assert pd.isna(rules.swim_direction(None, "unclear"))
+    assert rules.swim_direction("favours_msc", "no") == "favours_msc"    # a stated direction stays
+
+
+def test_direction_table_maps_no_difference_by_rule(tables):
+    ex = tables["extracted"].copy()
+    ex.loc[ex.row_id == "RatA2020_06", ["direction", "significant"]] = ["no_difference", "no"]
+    d = rules.direction_table(ex, tables["studies"]).set_index("row_id")
+    assert d.loc["RatA2020_06", "direction"] == "no_clear_direction"
+    assert d.loc["RatA2020_06", "direction_reported"] == "no_difference"
+    sd = rules.study_directions(d.reset_index())
+    res = rules.sign_test(sd)
+    # RatA2020's metabolism vote is now unclear: 6 favour MSC, 1 control (TrialB2019 safety), 1 unclear
+    assert (res.k_favours_msc, res.k_favours_control, res.k_no_clear, res.n_tested) == (6, 1, 1, 7)
+
+
+def _cohorts(msc, control, unclear):
+    return pd.DataFrame({"direction": ["favours_msc"] * msc + ["favours_control"] * control
+                         + ["no_clear_direction"] * unclear})
+
+
+def test_sign_test_exact_values_by_hand():
+    # 7 of 7: two-sided p = 2 * 0.5^7 = 0.015625
+    r = rules.sign_test(_cohorts(7, 0, 0))
+    assert r.pvalue == pytest.approx(0.015625, abs=1e-12) and r.n_tested == 7
+    # 7 of 8: p = 2 * (C(8,0) + C(8,1)) / 2^8 = 18/256 = 0.0703125
+    r = rules.sign_test(_cohorts(7, 1, 0))
+    assert r.pvalue == pytest.approx(0.0703125, abs=1e-12)
+    # 7 of 7 with one unclear cohort: the primary p is on 7 of 7, the worst case on 7 of 8
+    r = rules.sign_test(_cohorts(7, 0, 1))
+    assert (r.k_favours_msc, r.n_tested, r.k_no_clear, r.n_worst_case) == (7, 7, 1, 8)
+    assert r.pvalue == pytest.approx(0.015625, abs=1e-12)
+    assert r.pvalue_worst_case == pytest.approx(0.0703125, abs=1e-12)
+    # worst case: 10 favour MSC, 0 control, 2 null -> 10 of 12:
+    # p = 2 * (C(12,0) + C(12,1) + C(12,2)) / 2^12 = 2 * 79 / 4096 = 0.03857421875
+    r = rules.sign_test(_cohorts(10, 0, 2))
+    assert r.pvalue == pytest.approx(2 * 0.5 ** 10, abs=1e-12)
+    assert r.pvalue_worst_case == pytest.approx(0.03857421875, abs=1e-12)
+
+
+def test_head_to_head_row_not_counted_in_a_sign_test():
+    # SYNTHETIC: study A compares MSC with vehicle, study B only thrombin-preconditioned MSC with naive MSC
+    st = pd.DataFrame({"study_id": ["A", "B"], "cohort_id": ["A", "B"], "population": "preclinical",
+                       "product": "msc", "msc_source": "bone_marrow", "design": "animal_rct"})
+    base = dict(mechanism="neuroregeneration", outcome="lesion", higher_is_better=False,
+                data_availability="direction_only", direction="favours_msc", significant="yes")
+    from mscreview.data import schema
+    ex = pd.DataFrame([
+        dict(base, row_id="A_01", study_id="A", comparison_type="between_groups", control_group_id="A:vehicle"),
+        dict(base, row_id="B_01", study_id="B", comparison_type="msc_vs_msc", control_group_id="B:naive"),
+    ]).reindex(columns=schema.columns("data/extracted.csv"))
+    st = st.reindex(columns=schema.columns("data/studies.csv"))
+    d = rules.direction_table(ex, st)
+    assert d.row_id.tolist() == ["A_01"]
+    res = rules.sign_test(rules.study_directions(d))
+    assert (res.k_favours_msc, res.n_tested, res.k_no_clear) == (1, 1, 0)
+    _, excl = rules.effect_table(ex, st)
+    reason = excl.set_index("row_id").loc["B_01", "reason"]
+    assert reason.startswith("msc_vs_msc: one MSC arm versus another")
 
 
 def _effects(rows):
@@ -288,3 +368,40 @@ def test_pooled_by_refuses_md_across_units():
     assert not bool(r["pooled"]) and "different units" in r["reason"] and np.isnan(r["estimate"])
     e["unit"] = "points"
     assert bool(rules.pooled_by(e).iloc[0]["pooled"])
+
+
+def test_holm_by_hand():
+    from mscreview.review.mechanisms import holm
+    # p sorted: 0.01, 0.02, 0.04, 0.30 (m = 4); Holm: 4*0.01 = 0.04, 3*0.02 = 0.06, max(0.06, 2*0.04 = 0.08) = 0.08,
+    # max(0.08, 1*0.30) = 0.30; a NaN (no test) is not counted and stays NaN
+    got = holm([0.04, 0.01, np.nan, 0.30, 0.02])
+    assert got[[1, 4, 0, 3]] == pytest.approx([0.04, 0.06, 0.08, 0.30], abs=1e-12)
+    assert np.isnan(got[2])
+
+
+def test_sign_tests_and_direction_cells_on_the_fixture():
+    from mscreview.review import evidence, mechanisms
+    ev = evidence.load(FIX)
+    st = mechanisms.sign_tests(ev).set_index(["population", "mechanism"])
+    # SYNTHETIC fixture: every family has one cohort; TrialB2019 safety: 3/20 vs 2/20 events -> favours control
+    r = st.loc[("clinical", "safety")]
+    assert (r.k_favours_msc, r.k_favours_control, r.k_no_clear, r.n_tested) == (0, 1, 0, 1)
+    assert r.pvalue == pytest.approx(1.0) and r.pvalue_holm == pytest.approx(1.0)
+    nums = mechanisms.sign_tests.numbers(ev)
+    assert not any(k.startswith("direction.total") for k in nums)     # no count pooled across families
+    assert nums["direction.preclinical.msc.function.n_tested"] == 1
+    cells = mechanisms.direction_cells(ev, "preclinical", "msc").set_index("mechanism")
+    # sample size from studies.n_total (20 animals); SYRCLE has no overall judgement: worst domain (unclear)
+    assert cells.loc["function", "n"] == 20 and cells.loc["function", "rob"] == "unclear"
+    assert "significant" not in cells.columns
+    clin = mechanisms.direction_cells(ev, "clinical", "msc")
+    assert set(clin["rob"]) == {"some_concerns"} and set(clin["n"]) == {40}   # RoB 2 overall judgement
+
+
+def test_direction_by_source_votes_per_family():
+    from mscreview.review import evidence, sources
+    ev = evidence.load(FIX)
+    t = sources.direction_by(ev, "msc_source", "preclinical", "msc")
+    # RatA2020 (umbilical cord) has one vote in each of its 6 mechanisms, never one pooled count across them
+    assert len(t) == 6 and set(t["cohorts"]) == {1} and set(t["msc_source"]) == {"umbilical_cord"}
+    assert {"k_favours_msc", "k_no_clear", "n_tested", "pvalue_worst_case"} <= set(t.columns)

@@ -5,7 +5,9 @@ Commands
 build       validate the data, execute every notebook, export figures and tables,
             generate review/results.json and review/manuscript.md (``make review``)
 validate    check every table against the data dictionary (delegates to
-            :func:`mscreview.data.validate.main`)
+            :func:`mscreview.data.validate.main`), then run the plausibility checks
+            (:func:`mscreview.review.plausibility.main`: findings and how many are open;
+            only schema violations or a malformed review/plausibility.csv fail)
 manuscript  regenerate review/manuscript.md from review/results.json and the template
 hash        print the hash of the build inputs
 """
@@ -27,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         return build_main(rest)
     if cmd == "validate":
         from .data.validate import main as validate_main
-        return validate_main(rest)
+        from .review.plausibility import main as plausibility_main
+        rc = validate_main(rest)
+        if rc:   # schema violations: the tables may not load, so the plausibility checks wait
+            print("Plausibility checks not run: fix the schema violations first.")
+            return rc
+        return plausibility_main(rest)
     if cmd == "manuscript":
         from .output.manuscript import manuscript_main
         return manuscript_main(rest)

@@ -63,6 +63,7 @@ class BuildSummary:
     seconds: float
     notebooks: list[NotebookRun] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)   # repo-relative path -> sha256
+    plausibility_open: int | None = None                      # open plausibility findings (protocol 9.3)
 
     def text(self, root: Path) -> str:
         if self.skipped:
@@ -84,6 +85,9 @@ class BuildSummary:
             f"(index: figures/README.md)",
             f"Tables:  {len(tables)} tables (CSV, Markdown, LaTeX) in review/tables/",
             "Numbers: review/results.json; manuscript: review/manuscript.md",
+            (f"Plausibility: {self.plausibility_open} plausibility findings open "
+             "(python -m mscreview validate lists them)" if self.plausibility_open is not None
+             else "Plausibility: checks not run"),
             f"Inputs hash {self.inputs_hash[:12]} -> build/{STAMP_NAME}",
             f"Done in {self.seconds:.1f} s.",
         ]
@@ -380,6 +384,17 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
             raise BuildError(f"data validation failed, fix these and rebuild:\n{listing}{more}\n"
                              f"{v.summary(violations)}")
         log(f"  {v.summary(violations)}")
+        from .review import plausibility
+
+        log("Plausibility checks (protocol 9.3) ...")
+        found, stale, bad = plausibility.findings(root)
+        if bad:
+            raise BuildError(f"{plausibility.DECISIONS_FILE} is malformed:\n" + "\n".join(f"  {x}" for x in bad))
+        for r in found[found["status"] == "open"].to_dict("records"):
+            log(f"  {plausibility.format_finding(r)}")
+        n_open = int((found["status"] == "open").sum())
+        log(f"  {n_open} plausibility findings open, {len(found) - n_open} accepted with a reason"
+            + (f", {len(stale)} stale decisions" if len(stale) else ""))
 
     nbs = notebook_paths(root)
     if notebooks is not None:
@@ -411,7 +426,8 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
         raise BuildError(f"{type(exc).__name__}: {exc}") from exc
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    summary = BuildSummary(False, ihash, time.perf_counter() - t0, runs, outputs)
+    summary = BuildSummary(False, ihash, time.perf_counter() - t0, runs, outputs,
+                           plausibility_open=n_open if validate else None)
     if notebooks is None:
         (build_dir / STAMP_NAME).write_text(json.dumps(
             {"inputs": ihash, "outputs": outputs, "input_files": digests}, indent=1, sort_keys=True),

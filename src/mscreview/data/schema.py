@@ -117,6 +117,7 @@ COMPARISON_TYPES = {
     "between_groups": "MSC arm (1) versus comparator arm (2)",
     "pre_post": "Single arm: follow-up (arm 1) versus baseline (arm 2) in the same patients",
     "events_single_arm": "Single-arm event counts (x1i of n1i)",
+    "msc_vs_msc": "MSC vs MSC (head-to-head)",
 }
 
 EFFECT_TYPES = {

@@ -278,9 +278,9 @@ def _check_extracted(t: _Table, studies: _Table, out: list) -> None:
         cg = r.get("control_group_id", "")
         if sid and cg and not cg.startswith(sid + ":"):
             out.append(Violation(f, r.line, "control_group_id", cg, f"a control_group_id starting with '{sid}:'"))
-        if r.get("comparison_type", "") == "between_groups" and cg == "":
+        if r.get("comparison_type", "") in ("between_groups", "msc_vs_msc") and cg == "":
             out.append(Violation(f, r.line, "control_group_id", "", f"a control_group_id '{sid}:<control label>' "
-                                 "for a between_groups row"))
+                                 f"for a {r.get('comparison_type')} row"))
         tp, tu = r.get("timepoint", ""), r.get("timepoint_unit", "")
         if tp != "" and tu == "":
             out.append(Violation(f, r.line, "timepoint_unit", "", "a timepoint_unit when timepoint is given"))

@@ -1,32 +1,61 @@
-"""SWiM plots for direction-only evidence: the effect direction plot and the harvest plot."""
-from __future__ import annotations
+"""SWiM plots for direction-only evidence: the effect direction plot and the harvest plot.
 
-import math
+References
+----------
+Boon MH, Thomson H (2021). The effect direction plot revisited: application of the 2019 Cochrane
+Handbook guidance on alternative synthesis methods. Res Synth Methods 12:29-33.
+Ogilvie D, Fayter D, Petticrew M, et al. (2008). The harvest plot. BMC Med Res Methodol 8:8.
+"""
+from __future__ import annotations
 
 import numpy as np
 
-from .figures import PALETTE, new_figure
-from .plotbase import DIRECTION_STYLE, axes, styled
+from .figures import OKABE_ITO, PALETTE, new_figure
+from .plotbase import DIRECTION_STYLE, styled, axes
 
-# ---------------------------------------------------------------------------
-# SWiM: effect direction and harvest plots
-# ---------------------------------------------------------------------------
+#: Direction -> colour (Okabe-Ito): the same in the effect direction and harvest plots.
+DIRECTION_COLOUR = {"favours_msc": PALETTE[0], "favours_control": PALETTE[3], "no_clear_direction": "#777777"}
+
+#: Overall risk of bias -> (display text, colour) beside each study row.
+ROB_TEXT = {
+    "low": ("low", OKABE_ITO["bluish_green"]), "some_concerns": ("some concerns", "#B07800"),
+    "moderate": ("moderate", "#B07800"), "unclear": ("unclear", "#B07800"),
+    "no_information": ("no information", "#B07800"), "high": ("high", OKABE_ITO["vermillion"]),
+    "serious": ("serious", OKABE_ITO["vermillion"]), "critical": ("critical", OKABE_ITO["vermillion"]),
+}
+
+
+def domain_name(c) -> str:
+    """Display name of an outcome domain slug: ``anti_apoptosis`` -> ``anti-apoptosis``."""
+    return str(c).replace("paracrine_trophic", "paracrine/trophic").replace("_", "-")
+
+
+def cell_direction(values, threshold: float = 0.7) -> str:
+    """Direction of a cell from its rows' directions, by the 70% rule of Boon & Thomson (2021):
+    the direction of at least 70% of the rows, otherwise ``no_clear_direction``."""
+    v = [x for x in values if isinstance(x, str)]
+    for d in ("favours_msc", "favours_control"):
+        if v and sum(x == d for x in v) >= threshold * len(v) - 1e-9:
+            return d
+    return "no_clear_direction"
+
 
 @styled
-def effect_direction(data, *, row="study_id", col="mechanism", direction="direction",
-                     significant="significant", n=None, count=None, columns=None, title=None, ax=None,
-                     width="double"):
+def effect_direction(data, *, row="study_id", col="mechanism", direction="direction", n=None, rob=None,
+                     count=None, columns=None, title=None, ax=None, width="double"):
     """Effect direction plot (SWiM; Boon & Thomson 2021).
 
-    One row per study, one column per outcome domain; an upward triangle means
-    the outcome favours MSC, downward favours control, a diamond no difference,
-    a square mixed results. Filled symbols: reported as statistically
-    significant; open: not significant or not stated. Where a study has several
-    results in a domain, the cell shows the majority direction (ties: mixed),
-    and the count (or the value of the ``count`` column, e.g. rows behind a
-    study-level direction). Marker size grows with ``n`` (sample size column) if given.
+    One row per study (cohort), one column per outcome domain. Direction only, never
+    significance: an upward triangle means the outcome favours MSC, downward favours control,
+    a diamond no clear direction (fewer than 70% of the study's results in one direction, or
+    only a statement of no difference). Where a cell holds several rows, its direction follows
+    the same 70% rule (:func:`cell_direction`). Beside each study, its sample size (column
+    ``n``: animals or participants) and overall risk of bias (column ``rob``) are printed, as
+    in Boon & Thomson's plot; the number beside a symbol is the value of ``count`` (e.g. the
+    results behind a study-level direction) when above 1.
     """
     import pandas as pd
+    from matplotlib.lines import Line2D
 
     df = pd.DataFrame(data)
     rows_ = list(dict.fromkeys(df[row].tolist()))
@@ -35,53 +64,61 @@ def effect_direction(data, *, row="study_id", col="mechanism", direction="direct
         from ..data.schema import MECHANISMS
         columns = list(MECHANISMS)
     cols_ = [c for c in (columns or []) if c in present] + [c for c in present if c not in (columns or [])]
-    fig, ax = axes(ax, width, 16.0 + 3.3 * len(rows_))
-    nmax = df[n].max() if n else None
-    pts = []   # (x, y, marker, colour, filled, size, count)
+    fig, ax = axes(ax, width, 22.0 + 3.3 * len(rows_))
+    side = [(lab, c) for lab, c in (("n", n), ("risk of bias", rob)) if c]
+    xs_side = [-2.5 + 1.25 * i for i in range(len(side))] if len(side) == 2 else [-1.1] * len(side)
+    y_of = {r: len(rows_) - 1 - i for i, r in enumerate(rows_)}
+    pts = []   # (x, y, direction, count)
     for (r, c), sub in df.groupby([row, col], sort=False):
-        counts = sub[direction].value_counts()
-        top = counts.index[0]
-        if len(counts) > 1 and counts.iloc[0] == counts.iloc[1]:
-            top = "mixed"
-        sig = (sub.loc[sub[direction] == top, significant] == "yes").any() if top != "mixed" else False
-        marker, _ = DIRECTION_STYLE.get(top, ("o", top))
-        ms = 4.5 if not n else 3.0 + 4.0 * math.sqrt(sub[n].max() / nmax)
-        color = {"favours_msc": PALETTE[0], "favours_control": PALETTE[3]}.get(top, "#666666")
+        d = cell_direction(sub[direction].tolist())
         cnt = int(sub[count].sum()) if count else len(sub)
-        pts.append((cols_.index(c), len(rows_) - 1 - rows_.index(r), marker, color, bool(sig), ms, cnt))
-    # one collection per (marker, colour, filled, size): fast with hundreds of cells
-    groups = {}
+        pts.append((cols_.index(c), y_of[r], d, cnt))
+    for d, (marker, _) in DIRECTION_STYLE.items():
+        g = [p for p in pts if p[2] == d]
+        if g:
+            ax.scatter([p[0] for p in g], [p[1] for p in g], s=4.5 ** 2, marker=marker, c=DIRECTION_COLOUR[d],
+                       edgecolors="none", zorder=3)
     for p in pts:
-        groups.setdefault(p[2:6], []).append(p)
-    for (marker, color, filled, ms), g in groups.items():
-        ax.scatter([p[0] for p in g], [p[1] for p in g], s=ms ** 2, marker=marker, edgecolors=color,
-                   facecolors=color if filled else "white", linewidths=0.8, zorder=3)
-    for p in pts:
-        if p[6] > 1:
-            ax.annotate(f"{p[6]}", (p[0], p[1]), xytext=(5, 0), textcoords="offset points", fontsize=5,
+        if p[3] > 1:
+            ax.annotate(f"{p[3]}", (p[0], p[1]), xytext=(5, 0), textcoords="offset points", fontsize=5,
                         va="center", color="#444444")
-    ax.set_xticks(range(len(cols_)), [str(c).replace("_", " ") for c in cols_], rotation=30, ha="right")
+    first = df.drop_duplicates(row).set_index(row)
+    for x, (_, c) in zip(xs_side, side):
+        for r in rows_:
+            v = first.loc[r, c]
+            if c == rob:
+                txt, colour = ROB_TEXT.get(v, (str(v).replace("_", " ") if pd.notna(v) else "n.a.", "#444444"))
+            else:
+                txt, colour = (f"{int(v)}" if pd.notna(v) else "n.r."), "#222222"
+            ax.text(x, y_of[r], txt, ha="center", va="center", fontsize=5.5, color=colour)
+    ticks = xs_side + list(range(len(cols_)))
+    labels = [lab for lab, _ in side] + [domain_name(c) for c in cols_]
+    ax.set_xticks(ticks, labels, rotation=30, ha="right")
+    for t in ax.get_xticklabels()[:len(side)]:
+        t.set_fontstyle("italic")
     ax.set_yticks(range(len(rows_)), rows_[::-1])
-    ax.set_xlim(-0.6, len(cols_) - 0.4)
+    left = (min(xs_side) - 0.7) if side else -0.6
+    ax.set_xlim(left, len(cols_) - 0.4)
     ax.set_ylim(-0.7, len(rows_) - 0.3)
     ax.grid(True, color="#EEEEEE", lw=0.5)
     ax.set_axisbelow(True)
-    from matplotlib.lines import Line2D
-    handles = [Line2D([], [], marker=m, ls="none", mec="#444444", mfc="#444444", label=lab)
-               for m, lab in DIRECTION_STYLE.values()]
-    handles.append(Line2D([], [], marker="o", ls="none", mec="#444444", mfc="white", label="open: not significant / not stated"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=5.5)
+    if side:
+        ax.axvline(-0.6, color="#BBBBBB", lw=0.6)
+    handles = [Line2D([], [], marker=m, ls="none", mec="none", mfc=DIRECTION_COLOUR[d], label=lab)
+               for d, (m, lab) in DIRECTION_STYLE.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=5.5,
+              title="Direction (70% rule)", title_fontsize=5.5)
     if title:
         ax.set_title(title)
     return fig
 
 
 @styled
-def harvest(data, *, col="mechanism", direction="direction", significant="significant", title=None,
-            ax=None, width="double"):
-    """Harvest plot (Ogilvie et al. 2008): for each domain, one bar per result in
-    three columns (favours control / no difference or mixed / favours MSC);
-    tall bars are results reported as significant, short bars the others.
+def harvest(data, *, col="mechanism", direction="direction", title=None, ax=None, width="double"):
+    """Harvest plot (Ogilvie et al. 2008) of direction only: for each domain, one bar per study
+    (cohort) in three columns (favours control / no clear direction / favours MSC), the count
+    above each column. All bars have the same height: significance is not shown (SWiM,
+    protocol 9.6).
     """
     import pandas as pd
 
@@ -93,28 +130,30 @@ def harvest(data, *, col="mechanism", direction="direction", significant="signif
     fig, axs = new_figure(width, 45.0, nrows=1, ncols=len(cols_), sharey=True, squeeze=False) if ax is None \
         else (ax.figure, np.array([[ax]]))
     axs = axs[0]
-    cats = [("favours_control", "control"), ("no_difference", "none/mixed"), ("favours_msc", "MSC")]
-    colors = [PALETTE[3], "#999999", PALETTE[0]]
+    cats = [("favours_control", "control"), ("no_clear_direction", "no clear"), ("favours_msc", "MSC")]
 
     def members(sub, cat):
-        if cat == "no_difference":
-            return sub[sub[direction].isin(["no_difference", "mixed"])]
+        if cat == "no_clear_direction":
+            return sub[~sub[direction].isin(["favours_msc", "favours_control"])]
         return sub[sub[direction] == cat]
 
-    # one slot per result; each category gets as many slots as the fullest category needs
+    # one slot per study; each category gets as many slots as the fullest category needs
     slots = max(1, max(len(members(df[df[col] == c], cat)) for c in cols_ for cat, _ in cats)) + 1
     for j, c in enumerate(cols_):
         a = axs[j] if len(axs) > 1 else axs[0]
         sub = df[df[col] == c]
         for ci, (cat, lab) in enumerate(cats):
             s_ = members(sub, cat)
-            if len(s_):
-                hgt = np.where(s_[significant].to_numpy() == "yes", 1.0, 0.5)
-                a.bar(ci * slots + np.arange(len(s_)), hgt, width=0.8, color=colors[ci], lw=0)
+            centre = ci * slots + (slots - 2) / 2
+            if len(s_):   # bars centred under their category
+                a.bar(centre - (len(s_) - 1) / 2 + np.arange(len(s_)), np.ones(len(s_)), width=0.8,
+                      color=DIRECTION_COLOUR[cat], lw=0)
+            a.text(centre, 1.04, f"{len(s_)}", ha="center", va="bottom", fontsize=5.5)
         a.set_xticks([ci * slots + (slots - 2) / 2 for ci in range(3)], [lab for _, lab in cats], fontsize=5.5,
                      rotation=90)
-        a.set_title(str(c).replace("_", " "), fontsize=6)
+        a.set_title(domain_name(c), fontsize=6)
         a.set_yticks([])
+        a.set_ylim(0, 1.3)
         a.spines["left"].set_visible(False)
         a.set_xlim(-1, 3 * slots - 1)
         if len(axs) == 1:

@@ -34,8 +34,7 @@ VERDICT_STYLE = {
 DIRECTION_STYLE = {
     "favours_msc": ("^", "favours MSC"),
     "favours_control": ("v", "favours control"),
-    "no_difference": ("D", "no difference"),
-    "mixed": ("s", "mixed"),
+    "no_clear_direction": ("D", "no clear direction"),
 }
 
 

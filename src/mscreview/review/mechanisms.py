@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data import schema
 from ..engine.format import fmt
 from ..engine.multilevel import rma_mv
 from ..engine.rma import rma
@@ -85,48 +86,145 @@ def all_effects_multilevel(ev: Evidence) -> pd.DataFrame:
     return pd.DataFrame(rows), nums
 
 
+#: Overall risk-of-bias labels for the effect direction plot, worst first (RoB 2, ROBINS-I, SYRCLE).
+ROB_ORDER = ("critical", "serious", "high", "some_concerns", "moderate", "unclear", "no_information", "low")
+
+
+def study_rob(ev: Evidence) -> dict:
+    """Overall risk of bias of each study, for display beside its row: the tool's own overall
+    judgement (RoB 2, ROBINS-I); for SYRCLE, which has none, the worst domain judgement
+    (high if any domain is high, unclear if any is unclear, low only if every domain is low)."""
+    rb = ev.risk_of_bias
+    out = {}
+    for sid, g in rb.groupby("study_id"):
+        o = g[g["domain"] == "overall"]["judgement"]
+        j = list(o) if len(o) else list(g["judgement"])
+        ranked = [x for x in ROB_ORDER if x in set(j)]
+        out[sid] = ranked[0] if ranked else "not assessed"
+    return out
+
+
+def study_n(ev: Evidence) -> dict:
+    """Sample size of each study (animals or participants): ``studies.n_total``, else the largest
+    ``n1i + n2i`` of its between-group rows, else <NA>."""
+    st = ev.studies.drop_duplicates("study_id").set_index("study_id")
+    ex = ev.extracted[ev.extracted["comparison_type"] == "between_groups"]
+    arms = (pd.to_numeric(ex["n1i"], errors="coerce") + pd.to_numeric(ex["n2i"], errors="coerce")).groupby(
+        ex["study_id"]).max()
+    out = {}
+    for sid in st.index:
+        n = pd.to_numeric(st.loc[sid, "n_total"], errors="coerce") if "n_total" in st else np.nan
+        if pd.isna(n):
+            n = arms.get(sid, np.nan)
+        out[sid] = int(n) if pd.notna(n) else pd.NA
+    return out
+
+
 def direction_cells(ev: Evidence, population: str = "preclinical", product_class: str = "msc") -> pd.DataFrame:
-    """Study x mechanism cells for the effect direction plot: the study-level direction
-    (70% rule, :func:`mscreview.review.rules.study_directions`), whether any row in that
-    direction was reported significant, and the number of rows."""
+    """Cohort x mechanism cells for the effect direction plot (Boon & Thomson 2021): the cohort's
+    direction in the family (70% rule, :func:`mscreview.review.rules.study_directions`), the
+    number of rows behind it, and beside each study its sample size ``n`` (animals or
+    participants) and overall risk of bias ``rob``. MSC-vs-MSC rows never enter (protocol 9.4);
+    significance is not shown (protocol 9.6)."""
     sd = ev.study_dirs[(ev.study_dirs["population"] == population)
                        & (ev.study_dirs["product_class"] == product_class)].copy()
-    d = ev.directions[(ev.directions["population"] == population)
-                      & (ev.directions["product_class"] == product_class)]
-    sig = (d[d["significant"] == "yes"].groupby(["cohort_id", "mechanism"])["direction"]
-           .agg(lambda s: set(s)).to_dict())
-    sd["significant"] = ["yes" if r.direction in sig.get((r.cohort_id, r.mechanism), set()) else "no"
-                         for r in sd.itertuples()]
+    # one row per cohort: label it by every report of the cohort in these families, not per family
+    reports = sd.groupby("cohort_id")["study_ids"].agg(lambda s: ";".join(sorted(set(";".join(s).split(";")))))
+    sd["study_ids"] = sd["cohort_id"].map(reports)
     sd["study"] = sd["study_ids"].str.replace(";", " / ")
+    ns, rob = study_n(ev), study_rob(ev)
+    worst = {j: i for i, j in enumerate(ROB_ORDER)}
+
+    def cohort_n(ids):
+        vals = [ns.get(i) for i in ids.split(";") if pd.notna(ns.get(i, pd.NA))]
+        return max(vals) if vals else pd.NA
+
+    def cohort_rob(ids):
+        js = [rob.get(i, "not assessed") for i in ids.split(";")]
+        return min(js, key=lambda j: worst.get(j, len(worst)))
+
+    sd["n"] = sd["study_ids"].map(cohort_n).astype("Int64")
+    sd["rob"] = sd["study_ids"].map(cohort_rob)
     order = {m: i for i, m in enumerate(MECH_ORDER)}
     sd = sd.sort_values(["study", "mechanism"], key=lambda s: s.map(order) if s.name == "mechanism" else s)
     return sd.reset_index(drop=True)
 
 
+def holm(pvalues) -> np.ndarray:
+    """Holm-adjusted p values (:func:`statsmodels.stats.multitest.multipletests`, ``method="holm"``);
+    NaN entries (no test) stay NaN and are not counted among the tests."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out
+
+
 @cites
 def sign_tests(ev: Evidence) -> pd.DataFrame:
-    """Exact sign test of study-level directions per family (SWiM)."""
+    """Exact sign test of cohort-level directions per family (SWiM, protocol 9.6).
+
+    One vote per cohort per family; the primary test is on the cohorts with a clear direction
+    (``k_favours_msc`` of ``n_tested``), the worst-case test counts every cohort without a clear
+    direction as favouring control (``k_favours_msc`` of ``n_worst_case``); ``pvalue_holm`` is
+    the Holm-adjusted primary p across the families tested (:func:`holm`). No count is pooled
+    across families. MSC-vs-MSC rows are not in any family (protocol 9.4)."""
     nums: dict = {}
     rows = []
     for key, g in ev.study_dirs.groupby(["population", "product_class", "mechanism"], sort=True):
         r = rules.sign_test(g)
         rec = dict(zip(["population", "product_class", "mechanism"], key))
-        rec.update(studies=len(g), favours_msc=r.n_favours_msc, favours_control=r.n_favours_control,
-                   mixed=r.n_mixed, proportion=r.proportion, ci_low=r.ci_low, ci_high=r.ci_high,
-                   pvalue=r.pvalue)
+        rec.update(cohorts=len(g), k_favours_msc=r.k_favours_msc, k_favours_control=r.k_favours_control,
+                   k_no_clear=r.k_no_clear, n_tested=r.n_tested, proportion=r.proportion, ci_low=r.ci_low,
+                   ci_high=r.ci_high, pvalue=r.pvalue, pvalue_holm=np.nan, n_worst_case=r.n_worst_case,
+                   pvalue_worst_case=r.pvalue_worst_case)
         rows.append(rec)
-        base = result_key("direction", *key)
-        nums.update(prefixed(base, {"studies": len(g), "favours_msc": r.n_favours_msc,
-                                  "favours_control": r.n_favours_control, "mixed": r.n_mixed,
-                                  "pvalue": r.pvalue}))
     out = pd.DataFrame(rows)
-    if not out.empty:
-        nums["direction.total_favours_control"] = int(out["favours_control"].sum())
-        nums["direction.total_favours_msc"] = int(out["favours_msc"].sum())
-        nums["direction.total_mixed"] = int(out["mixed"].sum())
-        nums["direction.total_directions"] = int(out["studies"].sum())
-        nums["direction.rows_reported_basis"] = int((ev.directions["basis"] == "reported").sum())
-        nums["direction.rows_significance_unclear"] = int((ev.directions["significant"] == "unclear").sum())
+    if out.empty:
+        return out, nums
+    out["pvalue_holm"] = holm(out["pvalue"])
+    for rec in out.to_dict("records"):
+        base = result_key("direction", rec["population"], rec["product_class"], rec["mechanism"])
+        nums.update(prefixed(base, {
+            "cohorts": int(rec["cohorts"]), "favours_msc": int(rec["k_favours_msc"]),
+            "favours_control": int(rec["k_favours_control"]), "no_clear": int(rec["k_no_clear"]),
+            "n_tested": int(rec["n_tested"]), "pvalue": _num(rec["pvalue"]), "pvalue_holm": _num(rec["pvalue_holm"]),
+            "n_worst_case": int(rec["n_worst_case"]), "pvalue_worst_case": _num(rec["pvalue_worst_case"])}))
+    nums["direction.families_tested"] = int((out["n_tested"] > 0).sum())
+    nums["direction.rows_reported_basis"] = int((ev.directions["basis"] == "reported").sum())
+    nums["direction.rows_no_clear_direction"] = int((ev.directions["direction"] == rules.NO_CLEAR).sum())
+    nums["direction.rows_between_groups"] = int(len(ev.directions))
+    return out, nums
+
+
+def _num(x):
+    return None if x is None or pd.isna(x) else float(x)
+
+
+@cites
+def head_to_head(ev: Evidence) -> pd.DataFrame:
+    """What preconditioning, repeated dosing or modification adds over plain MSC (protocol 9.4):
+    every ``msc_vs_msc`` row, arm 1 (the preconditioned, modified or repeated arm) versus arm 2
+    (plain MSC). Direction as stated (arm 1 better, arm 2 better, or no clear direction), with
+    the reported significance. These rows never enter an MSC-vs-control analysis."""
+    ex = ev.extracted[ev.extracted["comparison_type"] == "msc_vs_msc"]
+    words = {"favours_msc": "favours arm 1", "favours_control": "favours arm 2 (plain MSC)",
+             rules.NO_CLEAR: "no clear direction"}
+    rows = []
+    for r in ex.to_dict("records"):
+        sig = r.get("significant") if isinstance(r.get("significant"), str) else "unclear"
+        d = rules.swim_direction(r.get("direction"), sig)
+        rows.append({"study_id": r["study_id"],
+                     "comparison": f"{r.get('arm1_label')} (arm 1) vs {r.get('arm2_label')} (arm 2)",
+                     "mechanism": spaced(r["mechanism"]), "outcome": r["outcome"],
+                     "direction": words.get(d, "not reported"),
+                     "significance": schema.SIGNIFICANCE.get(sig, sig), "locator": r.get("source_locator")})
+    out = pd.DataFrame(rows, columns=["study_id", "comparison", "mechanism", "outcome", "direction", "significance",
+                                      "locator"])
+    nums = {"head_to_head.rows": int(len(out)), "head_to_head.studies": int(out["study_id"].nunique())}
     return out, nums
 
 
@@ -151,30 +249,41 @@ def family_overview(ev: Evidence) -> pd.DataFrame:
     return out
 
 
+CLASS_NAMES = {"msc": "MSC", "msc_ev": "MSC-EV / secretome", "msc_derived_cells": "MSC-derived cells"}
+#: A two-sided exact sign test cannot reach p < 0.05 with fewer cohorts than this (5 of 5: p = 0.0625).
+MIN_COHORTS_SIGN_TEST = 6
+
+
+def family_name(population, product_class, mechanism) -> str:
+    """``preclinical MSC, anti-apoptosis``: a family as the text names it."""
+    mech = str(mechanism).replace("paracrine_trophic", "paracrine/trophic").replace("_", "-")
+    return f"{population} {CLASS_NAMES.get(product_class, spaced(product_class))}, {mech}"
+
+
 def direction_sentence(ev: Evidence) -> str:
-    """What the direction-only evidence can and cannot say, from the numbers it cites."""
+    """What the direction-only evidence can and cannot say, family by family, from recorded numbers
+    (no count is pooled across families; each p is computed on the counts quoted beside it)."""
     st = sign_tests(ev)
     if st.empty:
-        return "No study-level directions could be determined."
-    pre = st[(st["population"] == "preclinical") & (st["product_class"] == "msc")]
-    n_ctrl = int(st["favours_control"].sum())
-    n_msc = int(st["favours_msc"].sum())
-    n_mixed = int(st["mixed"].sum())
-    unclear = int((ev.directions["significant"] == "unclear").sum())
-    big = pre[pre["studies"] >= 6]
-    text = (f"Across all families, {n_msc} study-level directions favour MSC, {n_ctrl} favour the control and "
-            f"{n_mixed} are mixed. {unclear} of {len(ev.directions)} between-group rows give no usable statement of "
-            "significance. ")
-    if len(big):
-        text += (f"Among the {len(big)} preclinical MSC families with at least six studies, the largest sign-test "
-                 f"p value is {fmt(big['pvalue'].max(), '.3g')}. ")
-    text += "A sign test counts directions, not effect sizes: it cannot say how large the benefit is. "
-    if n_ctrl == 0:
-        text += ("No study reports a result favouring the control, which is also what selective reporting and "
-                 "publication bias would produce.")
-    else:
-        text += ("With so few results favouring the control, selective reporting and publication bias remain a "
-                 "plausible part of the explanation.")
+        return "No cohort-level directions could be determined."
+    big = st[st["n_tested"] >= MIN_COHORTS_SIGN_TEST]
+    parts = [f"{family_name(r['population'], r['product_class'], r['mechanism'])}: {r['k_favours_msc']} of "
+             f"{r['n_tested']} cohorts with a clear direction favour MSC (sign test p = {fmt(r['pvalue'], '.2g')}, "
+             f"Holm-adjusted {fmt(r['pvalue_holm'], '.2g')}) and {r['k_no_clear']} {'has' if r['k_no_clear'] == 1 else 'have'} "
+             f"no clear direction; counting "
+             f"those against MSC, {r['k_favours_msc']} of {r['n_worst_case']} (p = {fmt(r['pvalue_worst_case'], '.2g')})"
+             for r in big.to_dict("records")]
+    text = ("Per family, one vote per cohort: " + "; ".join(parts) + ". ") if parts else ""
+    small = st[st["n_tested"] < MIN_COHORTS_SIGN_TEST]
+    if len(small):
+        text += (f"In the other {len(small)} families fewer than {MIN_COHORTS_SIGN_TEST} cohorts have a clear "
+                 "direction, too few for a two-sided sign test to reach p < 0.05 (5 of 5 gives p = 0.0625); their "
+                 "counts are in the sign-test table. ")
+    n_ctrl = st[st["k_favours_control"] > 0]
+    text += ("A sign test counts directions, not effect sizes: it cannot say how large the benefit is. "
+             + (f"No cohort favours the control in any family, " if n_ctrl.empty else
+                f"Cohorts favouring the control appear in {len(n_ctrl)} families only, ")
+             + "which is also what selective reporting and publication bias would produce.")
     return text
 
 
@@ -198,4 +307,5 @@ def numbers(ev: Evidence) -> dict:
     out.update(pooled_by_mechanism.numbers(ev))
     out.update(all_effects_multilevel.numbers(ev))
     out.update(sign_tests.numbers(ev))
+    out.update(head_to_head.numbers(ev))
     return out

@@ -35,7 +35,8 @@ from ..engine import convert
 from ..engine.effectsize import escalc
 from ..data.validate import says_digitised
 
-__all__ = ["effect_table", "direction_table", "study_directions", "sign_test", "SignTestResult",
+__all__ = ["effect_table", "direction_table", "study_directions", "sign_test", "SignTestResult", "swim_direction",
+           "SWIM_DIRECTIONS", "NO_CLEAR", "NOT_CONTROLLED",
            "primary_effects", "pooled_by", "product_class", "timepoint_days", "prepost_table", "event_rates",
            "CONTINUOUS_MEASURES", "EVENT_MEASURES"]
 
@@ -208,6 +209,9 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         if sid not in st.index:
             skip("study_id not in studies.csv")
             continue
+        if row.get("comparison_type") in NOT_CONTROLLED:   # before availability: the reason that matters
+            skip(NOT_CONTROLLED[row.get("comparison_type")])
+            continue
         if avail == "direction_only":
             skip("direction only (no numbers)")
             continue
@@ -325,35 +329,54 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
 # SWiM: effect direction
 # ---------------------------------------------------------------------------
 
+#: Reason listed for rows that are not MSC-versus-control comparisons (effect_table's excluded rows).
+NOT_CONTROLLED = {"msc_vs_msc": "msc_vs_msc: one MSC arm versus another (head-to-head, protocol 9.4); shown in the "
+                  "head-to-head table, never in an MSC-vs-control sign test, direction plot or pooled family"}
+NO_CLEAR = "no_clear_direction"
+SWIM_DIRECTIONS = ("favours_msc", "favours_control", NO_CLEAR)
+
+
+def swim_direction(direction, significant=None):
+    """SWiM direction of a row from its words (protocol 9.6): a stated direction is kept; a statement of
+    significance alone (``no_difference``, ``mixed``, or none with ``significant = no``) is
+    ``no_clear_direction``; nothing stated gives <NA>."""
+    if isinstance(direction, str) and direction in ("favours_msc", "favours_control"):
+        return direction
+    stated_null = isinstance(direction, str) and direction in ("no_difference", "mixed", NO_CLEAR)
+    return NO_CLEAR if stated_null or significant == "no" else pd.NA
+
+
 def direction_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = "SMD",
                     confidence_level: float = 0.95, comparison_types=("between_groups",)) -> pd.DataFrame:
-    """Direction of effect of every extracted between-group row, computed or as reported.
+    """Direction of effect of every extracted between-group row, computed or as reported (SWiM).
 
-    For rows that give an effect size (:func:`effect_table`), the direction is the sign of the
-    harmonised ``yi`` and ``significant`` says whether its ``confidence_level`` Wald interval
-    excludes 0. Rows with a reported effect and CI (any effect type) use its sign against the
-    null (0, or 1 for ratios) and whether the CI excludes it; event rows compare the two
-    proportions (significance by Fisher's exact test). Everything is harmonised with
-    ``higher_is_better``. For the other rows the reported ``direction`` / ``significant`` are
-    used (basis ``reported``).
+    Protocol 9.6 (Campbell et al. 2020; Boon & Thomson 2021): the direction comes from the
+    numbers where they exist. For rows that give an effect size (:func:`effect_table`) it is
+    the sign of the harmonised ``yi``; rows with a reported effect (any effect type) use its
+    sign against the null (0, or 1 for ratios); event rows compare the two proportions. Where
+    only words exist, the direction is the one the text states; a statement of significance
+    alone ("not significant", "no difference", coded ``no_difference``) is **not** a
+    direction: such rows are ``no_clear_direction`` and never count for either side
+    (:func:`swim_direction`). ``significant`` (whether the CI excludes the null, Fisher's exact
+    test for events, or as reported) is descriptive only and never changes a direction.
 
-    ``comparison_types`` selects the rows (default between-group comparisons only; add
-    ``"pre_post"`` to describe single-arm before/after directions, which are not evidence of
-    efficacy).
+    ``comparison_types``: MSC-versus-control rows by default (``msc_vs_msc`` rows are never
+    such evidence, protocol 9.4); add ``"pre_post"`` to describe single-arm directions.
 
     Returns
     -------
     DataFrame
         ``row_id, study_id, cohort_id, population, product_class, msc_source, mechanism, outcome,
-        comparison_type, direction, significant, basis`` with direction in ``favours_msc``, ``favours_control``,
-        ``no_difference``, ``mixed`` or <NA> (not reported), ``significant`` in yes / no /
-        unclear, basis ``computed`` or ``reported``.
+        comparison_type, direction, direction_reported, significant, basis`` with direction in
+        ``favours_msc``, ``favours_control``, ``no_clear_direction`` or <NA> (nothing reported),
+        ``direction_reported`` the extracted value, ``significant`` in yes / no / unclear,
+        basis ``computed`` or ``reported``.
     """
     effects, _ = effect_table(extracted, studies, measure)
     z = stats.norm.ppf(1 - (1 - confidence_level) / 2)
     comp = {}
     for _, r in effects.iterrows():
-        d = "favours_msc" if r["yi"] > 0 else "favours_control" if r["yi"] < 0 else "no_difference"
+        d = "favours_msc" if r["yi"] > 0 else "favours_control" if r["yi"] < 0 else NO_CLEAR
         sig = "yes" if abs(r["yi"]) > z * r["sei"] else "no"
         comp[r["row_id"]] = (d, sig)
     st = studies.drop_duplicates("study_id").set_index("study_id")
@@ -364,22 +387,26 @@ def direction_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str
             continue
         sid = r["study_id"]
         s = st.loc[sid] if sid in st.index else {}
+        reported = r.get("direction") if isinstance(r.get("direction"), str) else pd.NA
         if r["row_id"] in comp:
             d, sig, basis = *comp[r["row_id"]], "computed"
         elif (rep := _reported_direction(r, z)) is not None:
             d, sig, basis = *rep, "computed"
         else:
-            d = r.get("direction")
             sig = r.get("significant")
-            d = d if isinstance(d, str) else pd.NA
             sig = sig if isinstance(sig, str) else "unclear"
+            d = swim_direction(reported, sig)
             basis = "reported"
-        rows.append({"row_id": r["row_id"], "study_id": sid, "cohort_id": s.get("cohort_id", pd.NA),
+        cohort = s.get("cohort_id", pd.NA)
+        rows.append({"row_id": r["row_id"], "study_id": sid,
+                     "cohort_id": cohort if isinstance(cohort, str) and cohort else sid,
                      "population": s.get("population", pd.NA), "product_class": product_class(s.get("product")),
                      "msc_source": s.get("msc_source", pd.NA), "mechanism": r["mechanism"], "outcome": r["outcome"],
-                     "comparison_type": r.get("comparison_type"), "direction": d, "significant": sig, "basis": basis})
+                     "comparison_type": r.get("comparison_type"), "direction": d, "direction_reported": reported,
+                     "significant": sig, "basis": basis})
     return pd.DataFrame(rows, columns=["row_id", "study_id", "cohort_id", "population", "product_class", "msc_source",
-                                       "mechanism", "outcome", "comparison_type", "direction", "significant", "basis"])
+                                       "mechanism", "outcome", "comparison_type", "direction", "direction_reported",
+                                       "significant", "basis"])
 
 
 def _reported_direction(r, z):
@@ -392,13 +419,13 @@ def _reported_direction(r, z):
     if isinstance(etype, str) and not np.isnan(e):
         null = 1.0 if etype in ("RR", "OR", "HR") else 0.0
         sign = np.sign(e - null) * (1 if hib else -1)
-        d = "favours_msc" if sign > 0 else "favours_control" if sign < 0 else "no_difference"
+        d = "favours_msc" if sign > 0 else "favours_control" if sign < 0 else NO_CLEAR
         sig = "unclear" if np.isnan(lo) or np.isnan(hi) else ("yes" if (lo > null or hi < null) else "no")
         return d, sig
     x1, n1, x2, n2 = (_num(r.get(c)) for c in ("x1i", "n1i", "x2i", "n2i"))
     if not any(np.isnan([x1, n1, x2, n2])) and n1 > 0 and n2 > 0:
         sign = np.sign(x1 / n1 - x2 / n2) * (1 if hib else -1)
-        d = "favours_msc" if sign > 0 else "favours_control" if sign < 0 else "no_difference"
+        d = "favours_msc" if sign > 0 else "favours_control" if sign < 0 else NO_CLEAR
         table = [[int(x1), int(n1 - x1)], [int(x2), int(n2 - x2)]]
         sig = "yes" if stats.fisher_exact(table).pvalue < 2 * stats.norm.sf(z) else "no"
         return d, sig
@@ -407,52 +434,61 @@ def _reported_direction(r, z):
 
 def study_directions(directions: pd.DataFrame, by=("population", "product_class", "mechanism"),
                      threshold: float = 0.7) -> pd.DataFrame:
-    """One direction per study (cohort) per group, by the effect-direction-plot rule.
+    """One direction per cohort per family, by the effect-direction-plot rule (protocol 9.6).
 
-    Within a study and group, the rows with a known direction vote: if more than ``threshold``
-    (70%) favour MSC the study is ``favours_msc``; if more than 70% favour control,
-    ``favours_control``; otherwise ``mixed`` (Boon & Thomson 2021). Rows reported as ``mixed``
-    count as neither. Cohorts reported twice count once (grouped by ``cohort_id``).
+    Within a cohort and family, every row with a SWiM direction (:func:`direction_table`;
+    rows with nothing reported are left out) is one outcome: if at least ``threshold`` (70%,
+    Boon & Thomson 2021) of them favour MSC the cohort is ``favours_msc``; if at least 70% favour
+    control, ``favours_control``; otherwise ``no_clear_direction`` (rows without a clear
+    direction count in the denominator and for neither side). Reports of the same cohort vote
+    once (grouped by ``cohort_id``; a missing cohort_id falls back to the study_id).
 
     Returns
     -------
     DataFrame
-        ``*by, cohort_id, study_ids, n_rows, n_favours_msc, n_favours_control, direction``.
+        ``*by, cohort_id, study_ids, n_rows, n_favours_msc, n_favours_control, n_no_clear, direction``.
     """
     d = directions.dropna(subset=["direction"]).copy()
+    if "cohort_id" not in d:
+        d["cohort_id"] = d["study_id"]
+    d["cohort_id"] = d["cohort_id"].where(d["cohort_id"].notna(), d["study_id"])
     by = list(by)
     rows = []
     for key, g in d.groupby(by + ["cohort_id"], dropna=False):
         n = len(g)
         up = int((g["direction"] == "favours_msc").sum())
         down = int((g["direction"] == "favours_control").sum())
-        direction = "favours_msc" if up / n > threshold else "favours_control" if down / n > threshold else "mixed"
+        direction = ("favours_msc" if up >= threshold * n - 1e-9 else
+                     "favours_control" if down >= threshold * n - 1e-9 else NO_CLEAR)
         rec = dict(zip(by + ["cohort_id"], key))
         rec.update(study_ids=";".join(sorted(set(g["study_id"]))), n_rows=n, n_favours_msc=up,
-                   n_favours_control=down, direction=direction)
+                   n_favours_control=down, n_no_clear=n - up - down, direction=direction)
         rows.append(rec)
     return pd.DataFrame(rows, columns=by + ["cohort_id", "study_ids", "n_rows", "n_favours_msc",
-                                            "n_favours_control", "direction"])
+                                            "n_favours_control", "n_no_clear", "direction"])
 
 
 @dataclass(frozen=True)
 class SignTestResult:
-    """Two-sided exact sign test of study-level directions (SWiM).
+    """Two-sided exact sign test of cohort-level directions in one family (SWiM, protocol 9.6).
 
-    ``statistic`` is the number of studies favouring MSC; ``proportion`` its share among the
-    ``n`` studies with a clear direction; ``ci_low``/``ci_high`` the Clopper-Pearson interval
-    of that proportion; ``n_mixed`` studies without a clear direction are not counted.
+    Primary test on the ``n_tested = k_favours_msc + k_favours_control`` cohorts with a clear
+    direction (``statistic`` = ``k_favours_msc``; Clopper-Pearson ``ci_low``/``ci_high`` of
+    ``proportion``); worst case: the ``k_no_clear`` cohorts counted as favouring control
+    (``k_favours_msc`` of ``n_worst_case``, ``pvalue_worst_case``).
     """
 
-    n_favours_msc: int
-    n_favours_control: int
-    n_mixed: int
-    n: int
+    k_favours_msc: int
+    k_favours_control: int
+    k_no_clear: int
+    n_tested: int
     statistic: int
     proportion: float
     pvalue: float
     ci_low: float
     ci_high: float
+    n_worst_case: int
+    pvalue_worst_case: float
     confidence_level: float
 
     def to_frame(self) -> pd.DataFrame:
@@ -460,28 +496,31 @@ class SignTestResult:
 
 
 def sign_test(study_dirs: pd.DataFrame, confidence_level: float = 0.95) -> SignTestResult:
-    """Exact binomial sign test (p = 0.5) of studies favouring MSC versus control.
+    """Exact binomial sign test (p = 0.5) of cohorts favouring MSC versus control, and its worst case.
 
     Parameters
     ----------
     study_dirs : DataFrame
-        Output of :func:`study_directions` (one row per study), or any frame with a
-        ``direction`` column.
+        :func:`study_directions` of one family (one row per cohort). Rows other than
+        ``favours_msc``/``favours_control`` count in ``k_no_clear`` (against MSC in the worst case).
 
     References
     ----------
     McKenzie JE, Brennan SE (2023). Cochrane Handbook chapter 12.4.2.2 (sign test).
+    Campbell M et al. (2020). BMJ 368:l6890 (SWiM item 4: report the counts behind a vote).
     """
     up = int((study_dirs["direction"] == "favours_msc").sum())
     down = int((study_dirs["direction"] == "favours_control").sum())
-    mixed = int(len(study_dirs) - up - down)
+    unclear = int(len(study_dirs) - up - down)
     n = up + down
+    n_wc = n + unclear
+    p_wc = float(stats.binomtest(up, n_wc, 0.5).pvalue) if n_wc else np.nan
     if n == 0:
-        return SignTestResult(up, down, mixed, 0, 0, np.nan, np.nan, np.nan, np.nan, confidence_level)
+        return SignTestResult(up, down, unclear, 0, 0, np.nan, np.nan, np.nan, np.nan, n_wc, p_wc, confidence_level)
     res = stats.binomtest(up, n, 0.5)
     ci = res.proportion_ci(confidence_level=confidence_level, method="exact")
-    return SignTestResult(up, down, mixed, n, up, up / n, float(res.pvalue), float(ci.low), float(ci.high),
-                          confidence_level)
+    return SignTestResult(up, down, unclear, n, up, up / n, float(res.pvalue), float(ci.low), float(ci.high),
+                          n_wc, p_wc, confidence_level)
 
 
 # ---------------------------------------------------------------------------

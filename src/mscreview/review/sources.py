@@ -17,22 +17,29 @@ from .evidence import Evidence, FigureSpec, MIN_K_METAREG, PRIMARY, cites, prima
 @cites
 def direction_by(ev: Evidence, by: str = "msc_source", population: str = "preclinical",
                  product_class: str = "msc") -> pd.DataFrame:
-    """Study-level directions (all mechanisms) cross-tabulated by a study characteristic,
-    with a sign test per level (recorded for ``msc_source``)."""
+    """Cohort-level directions cross-tabulated by a study characteristic, family by family, with
+    the SWiM sign test per level and family (protocol 9.6: one vote per cohort per family, the
+    counts each test was computed on, a worst-case test counting cohorts without a clear
+    direction against MSC; no count pooled across mechanisms). Cohorts per level are recorded
+    for ``msc_source``."""
     nums: dict = {}
     sd = ev.study_dirs[(ev.study_dirs["population"] == population)
                        & (ev.study_dirs["product_class"] == product_class)]
     first = ev.studies.drop_duplicates("cohort_id").set_index("cohort_id")
     lvl = sd["cohort_id"].map(first[by] if by in first else pd.Series(dtype=object)).fillna("not reported")
     rows = []
-    for v, g in sd.assign(level=lvl).groupby("level", sort=True):
+    sd = sd.assign(level=lvl)
+    for (v, mech), g in sd.groupby(["level", "mechanism"], sort=True):
         r = rules.sign_test(g)
-        rows.append({by: v, "study_mechanism_pairs": len(g), "cohorts": g["cohort_id"].nunique(),
-                     "favours_msc": r.n_favours_msc, "favours_control": r.n_favours_control,
-                     "mixed": r.n_mixed, "pvalue": r.pvalue})
-        if by == "msc_source":
+        rows.append({by: v, "mechanism": mech, "cohorts": int(g["cohort_id"].nunique()),
+                     "k_favours_msc": r.k_favours_msc, "k_favours_control": r.k_favours_control,
+                     "k_no_clear": r.k_no_clear, "n_tested": r.n_tested, "pvalue": r.pvalue,
+                     "n_worst_case": r.n_worst_case, "pvalue_worst_case": r.pvalue_worst_case})
+    if by == "msc_source":
+        for v, g in sd.groupby("level", sort=True):
             nums[result_key("by_source", population, product_class, v, "cohorts")] = int(g["cohort_id"].nunique())
-    return pd.DataFrame(rows), nums
+    return pd.DataFrame(rows, columns=[by, "mechanism", "cohorts", "k_favours_msc", "k_favours_control", "k_no_clear",
+                                       "n_tested", "pvalue", "n_worst_case", "pvalue_worst_case"]), nums
 
 
 @cites
