@@ -32,7 +32,8 @@ import pandas as pd
 from scipy import stats
 
 from ..engine import convert
-from ..engine.effectsize import escalc
+from ..engine.effectsize import escalc, hedges_correction
+from ..data import schema
 from ..data.validate import says_digitised
 
 __all__ = ["effect_table", "direction_table", "study_directions", "sign_test", "SignTestResult",
@@ -141,9 +142,46 @@ def _shared_controls(ex: pd.DataFrame) -> pd.Series:
     return k.astype(int)
 
 
+#: ``conversion`` of a between-group MD/beta with a 95% CI turned into an SMD (protocol 9.2)
+CI_TO_SMD = "MD/beta with 95% CI -> SD (Cochrane 6.5.2.3)"
+REPORTED_D_TO_SMD = "reported standardised effect (effect_std) -> Hedges' g"
+_OTHER_READING = {"SD": "SEM", "SEM": "SD"}
+
+
+def smd_from_difference(effect, ci_low, ci_high, n1i, n2i, confidence_level: float = 0.95):
+    """Hedges' g and its variance from a between-group mean difference (or adjusted beta) with its CI.
+
+    The SE is recovered from the CI with t on n1i + n2i - 2 df when either arm has fewer than 60
+    participants, else z (Cochrane Handbook 6.5.2.3); the SD as ``SE / sqrt(1/n1i + 1/n2i)``;
+    ``d = effect / SD``; ``g = J d`` with metafor's exact ``J``; ``vi = 1/n1i + 1/n2i + g^2 / (2 (n1i + n2i))``
+    (metafor's large-sample SMD variance). Returns ``(g, vi, sd)``; the sign is that of ``effect``.
+
+    References
+    ----------
+    Higgins JPT et al. (eds). Cochrane Handbook, version 6.4 (2023), 6.5.2.3.
+    Hedges LV (1981). J Educ Stat 6:107-128 (J).
+    """
+    n1, n2 = float(n1i), float(n2i)
+    df = n1 + n2 - 2
+    tail = 1 - (1 - confidence_level) / 2
+    q = stats.t.ppf(tail, df) if min(n1, n2) < 60 else stats.norm.ppf(tail)
+    se = (float(ci_high) - float(ci_low)) / (2 * q)
+    sd = se / np.sqrt(1 / n1 + 1 / n2)
+    g = float(hedges_correction(np.array([df]))[0]) * float(effect) / sd
+    return g, 1 / n1 + 1 / n2 + g ** 2 / (2 * (n1 + n2)), sd
+
+
+def smd_from_reported(d, n1i, n2i):
+    """Hedges' g (metafor's J times the reported d) and the same variance as :func:`smd_from_difference`."""
+    n1, n2 = float(n1i), float(n2i)
+    g = float(hedges_correction(np.array([n1 + n2 - 2]))[0]) * float(d)
+    return g, 1 / n1 + 1 / n2 + g ** 2 / (2 * (n1 + n2))
+
+
 def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = "SMD", *,
                  split_shared_controls: bool = True, unstated_dispersion: str = "exclude",
-                 reported_effect_types=None):
+                 reported_effect_types=None, doubtful_dispersion: str = "as_labelled",
+                 between_group_smd: str = "ci"):
     """Effect sizes of the extracted rows, and the rows that give none, with reasons.
 
     Parameters
@@ -165,6 +203,15 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         missing (default: only ``measure`` itself). E.g. ``("MD", "beta")`` with
         ``measure="MD"`` accepts a regression-adjusted mean difference; the conversion column
         says so.
+    doubtful_dispersion : {"as_labelled", "other_reading"}
+        Rows with a ``dispersion_doubt`` are read as labelled (primary) or with SD read as SEM and
+        SEM as SD (protocol 9.3); the conversion column says which.
+    between_group_smd : {"ci", "reported_d"}
+        For ``measure="SMD"``: a between-group MD or beta with a 95% CI and per-arm n (no arm
+        statistics) gives Hedges' g through the SD recovered from the CI (``"ci"``, primary;
+        :func:`smd_from_difference`) or from the trial's reported standardised effect
+        ``effect_std`` (``"reported_d"``, sensitivity; its sign is taken from ``effect`` because
+        reports give d as a magnitude), with the same variance (protocol 9.2).
 
     Returns
     -------
@@ -189,6 +236,10 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         raise ValueError(f"measure {measure!r} not supported; use one of {CONTINUOUS_MEASURES + EVENT_MEASURES}")
     if unstated_dispersion not in ("exclude", "SD", "SEM"):
         raise ValueError("unstated_dispersion must be 'exclude', 'SD' or 'SEM'")
+    if doubtful_dispersion not in ("as_labelled", "other_reading"):
+        raise ValueError("doubtful_dispersion must be 'as_labelled' or 'other_reading'")
+    if between_group_smd not in ("ci", "reported_d"):
+        raise ValueError("between_group_smd must be 'ci' or 'reported_d'")
     accepted = (measure,) if reported_effect_types is None else tuple(reported_effect_types)
     ex = extracted.reset_index(drop=True)
     st = studies.drop_duplicates("study_id").set_index("study_id")
@@ -238,6 +289,11 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         else:
             dispersion = row.get("dispersion_type")
             dispersion = dispersion if isinstance(dispersion, str) else ""
+            doubt = row.get("dispersion_doubt")
+            reread = (isinstance(doubt, str) and doubt.strip() != "" and doubtful_dispersion == "other_reading"
+                      and dispersion in _OTHER_READING)
+            if reread:
+                dispersion = _OTHER_READING[dispersion]
             m1, s1, c1 = _arm_sd(row, "1", dispersion, unstated_dispersion)
             m2, s2, c2 = _arm_sd(row, "2", dispersion, unstated_dispersion)
             have_group = not (np.isnan(m1) or np.isnan(s1) or np.isnan(m2) or np.isnan(s2))
@@ -249,6 +305,21 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
             if have_group:
                 rec.update(m1i=m1, sd1i=s1, m2i=m2, sd2i=s2)
                 conversion = c1 if c1 == c2 else f"{c1}; {c2}"
+                if reread:
+                    conversion += f"; doubtful label read as {dispersion} (other reading)"
+            elif (measure == "SMD" and etype in ("MD", "beta") and not (np.isnan(e) or np.isnan(lo) or np.isnan(hi))
+                  and not (np.isnan(n1) or np.isnan(n2))):
+                if between_group_smd == "ci":
+                    yi, vi, _ = smd_from_difference(e, lo, hi, n1, n2)
+                    conversion = CI_TO_SMD
+                else:
+                    d = _num(row.get("effect_std"))
+                    if np.isnan(d):
+                        skip(f"reported {etype} but no reported standardised effect (effect_std)")
+                        continue
+                    yi, vi = smd_from_reported(abs(d) * np.sign(e), n1, n2)
+                    conversion = REPORTED_D_TO_SMD
+                rec.update(yi_reported=yi, vi_reported=vi)
             elif etype in accepted and not (np.isnan(e) or np.isnan(lo) or np.isnan(hi)):
                 yi, vi = convert.conv_wald(e, lo, hi, transf=np.log if measure == "ROM" else None)
                 rec.update(yi_reported=float(yi[0]), vi_reported=float(vi[0]))
@@ -278,6 +349,9 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         for c in ("mechanism", "outcome", "outcome_detail", "unit", "timepoint", "timepoint_unit",
                   "comparison_type", "score_type", "control_group_id", "source_kind"):
             out[c] = row.get(c)
+        out["instrument"] = row.get("instrument") or ""
+        out["instrument_family"] = schema.instrument_family(row.get("instrument"))
+        out["dispersion_doubt"] = row.get("dispersion_doubt") or ""
         out["timepoint_days"] = timepoint_days(row.get("timepoint"), row.get("timepoint_unit"))
         out["higher_is_better"] = hib
         out.update(rec)
@@ -488,15 +562,21 @@ def sign_test(study_dirs: pd.DataFrame, confidence_level: float = 0.95) -> SignT
 # one effect per study per family; pooling
 # ---------------------------------------------------------------------------
 
-DEFAULT_FAMILY = ("population", "product_class", "mechanism")
+#: An outcome family (protocol 5, 9.1): population x product class x mechanism x instrument family
+#: (the instrument family is '' for rows without an instrument, i.e. preclinical and non-function rows).
+#: Every pooled table, figure and number takes its families from here.
+DEFAULT_FAMILY = ("population", "product_class", "mechanism", "instrument_family")
 
 
 def primary_effects(effects: pd.DataFrame, family=DEFAULT_FAMILY) -> pd.DataFrame:
     """One effect per study (cohort) per outcome family, by the protocol rule (section 6.4).
 
-    1. Within the family, outcomes (case-insensitive) are ranked by the number of cohorts that
-       report them, most frequent first, ties alphabetical; each cohort contributes its
-       highest-ranked outcome.
+    1. Within the family, outcomes are ranked by the number of cohorts that report them, most
+       frequent first; each cohort contributes its highest-ranked outcome. A row with an
+       ``instrument`` is ranked as its instrument and ties are broken by the order of
+       :data:`mscreview.data.schema.INSTRUMENTS` (never alphabetically across instruments,
+       protocol 9.1); rows without one are ranked by outcome name (case-insensitive), ties
+       alphabetical.
     2. Within that outcome, the latest timepoint (in days).
     3. Within that timepoint, the first-listed row (lowest ``row_id``).
 
@@ -515,11 +595,20 @@ def primary_effects(effects: pd.DataFrame, family=DEFAULT_FAMILY) -> pd.DataFram
     """
     family = list(family)
     e = effects.copy()
+    for c in family:
+        if c not in e.columns:
+            e[c] = ""
     e["_outcome"] = e["outcome"].astype("string").str.lower().str.strip()
+    order = {k: i for i, k in enumerate(schema.INSTRUMENTS)}
+    inst = e["instrument"].fillna("").astype(str) if "instrument" in e.columns else pd.Series("", index=e.index)
+    e["_outcome"] = e["_outcome"].where(inst == "", "instrument:" + inst)
+    e["_registry"] = [order.get(i, len(order)) for i in inst]
     e["_cohort"] = e["cohort_id"].where(e["cohort_id"].notna(), e["study_id"])
     freq = (e.drop_duplicates(family + ["_outcome", "_cohort"])
-            .groupby(family + ["_outcome"], dropna=False).size().rename("_freq").reset_index())
-    freq = freq.sort_values(family + ["_freq", "_outcome"], ascending=[True] * len(family) + [False, True])
+            .groupby(family + ["_outcome"], dropna=False)
+            .agg(_freq=("_cohort", "size"), _registry=("_registry", "min")).reset_index())
+    freq = freq.sort_values(family + ["_freq", "_registry", "_outcome"],
+                            ascending=[True] * len(family) + [False, True, True])
     freq["outcome_rank"] = freq.groupby(family, dropna=False).cumcount() + 1
     e = e.merge(freq[family + ["_outcome", "outcome_rank"]], on=family + ["_outcome"], how="left")
     e["_tp"] = e["timepoint_days"].fillna(-np.inf)
@@ -527,7 +616,7 @@ def primary_effects(effects: pd.DataFrame, family=DEFAULT_FAMILY) -> pd.DataFram
     e = e.sort_values(family + ["_cohort", "outcome_rank", "_tp", "row_id"],
                       ascending=[True] * len(family) + [True, True, False, True])
     out = e.drop_duplicates(family + ["_cohort"], keep="first")
-    return out.drop(columns=["_outcome", "_cohort", "_tp"]).sort_values(family + ["study_id"]).reset_index(drop=True)
+    return out.drop(columns=["_outcome", "_cohort", "_tp", "_registry"]).sort_values(family + ["study_id"]).reset_index(drop=True)
 
 
 def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML", test: str = "knha",
