@@ -17,6 +17,7 @@ import pytest
 from mscreview import paths
 from mscreview.data import schema
 from mscreview.data.validate import validate
+from mscreview.engine import smdconvert
 from mscreview.engine.proportions import newcombe_rd_ci, wilson_ci
 from mscreview.review import certainty, clinical, evidence, rules
 
@@ -99,10 +100,10 @@ def test_beta_row_without_n_is_not_converted():
 
 def test_z_used_when_both_arms_reach_60():
     # n 60 + 60: z = 1.959964; SE = 2 / (2 * 1.959964) = 0.5102135; SD = SE / sqrt(2/60) = 2.794554
-    g, vi, sd = rules.smd_from_difference(1.0, 0.0, 2.0, 60, 60)
+    g, vi, sd = smdconvert.smd_from_difference(1.0, 0.0, 2.0, 60, 60)
     assert sd == pytest.approx(2.794554, rel=TOL_HAND)
     # n 59 + 60: t_{0.975, 117} = 1.980448; SE = 2 / (2 * 1.980448) = 0.5049363; SD = SE / sqrt(1/59 + 1/60)
-    _, _, sd59 = rules.smd_from_difference(1.0, 0.0, 2.0, 59, 60)
+    _, _, sd59 = smdconvert.smd_from_difference(1.0, 0.0, 2.0, 59, 60)
     assert sd59 == pytest.approx(0.5049363 / math.sqrt(1 / 59 + 1 / 60), rel=TOL_HAND)
     assert sd59 < sd
 

@@ -96,8 +96,9 @@ def _rob_domain(ev: Evidence, sids) -> dict:
 def _pubbias_domain(ev: Evidence, sids, extra: str = "") -> dict:
     reg = registered_without_results(ev)
     n = len(sids)
-    why = [f"only {n} small trial{'s' if n != 1 else ''}", f"{len(reg)} registered MSC trials without results "
-           f"({', '.join(reg[:4])}{' ...' if len(reg) > 4 else ''})"]
+    why = [f"only {n} small trial{'s' if n != 1 else ''}"]
+    if reg:
+        why.append(f"{len(reg)} registered MSC trials without results ({', '.join(reg[:4])}{' ...' if len(reg) > 4 else ''})")
     if extra:
         why.append(extra)
     return _judge(-1, "suspected: " + "; ".join(why) + " (too few trials for a funnel plot)")

@@ -32,7 +32,10 @@ def gmfm_reading_effects(ev: Evidence, reading: str = "as_labelled") -> pd.DataF
     if reading not in GMFM_READINGS:
         raise ValueError(f"reading must be one of {list(GMFM_READINGS)}")
     kw = GMFM_READINGS[reading][1]
-    if not kw:
+    col = {"other_reading": "dispersion_doubt", "reported_d": "effect_std"}.get(reading)
+    flagged = col is not None and col in ev.extracted and ev.extracted[col].astype("string").str.strip() \
+        .fillna("").ne("").any()
+    if not flagged:   # nothing to read otherwise: the analysis is the primary one
         return gmfm_effects(ev)
     e, _ = rules.effect_table(ev.extracted, ev.studies, "SMD", **kw)
     return gmfm_effects(ev, e)
@@ -93,14 +96,15 @@ def gmfm_both_readings(ev: Evidence) -> pd.DataFrame:
         excl[key] = None if lo is None else bool(lo > 0 or hi < 0)
     nums["clinical.gmfm.primary.excludes_zero"] = excl["primary"]
     nums["clinical.gmfm.other_reading.excludes_zero"] = excl["other_reading"]
-    nums["clinical.gmfm.depends_on_reading"] = "yes" if excl["primary"] != excl["other_reading"] else "no"
+    nums["clinical.gmfm.depends_on_reading"] = ("yes" if None not in excl.values()
+                                                and excl["primary"] != excl["other_reading"] else "no")
     doubt = ev.extracted[ev.extracted["dispersion_doubt"].fillna("").astype(str).str.strip() != ""] \
         if "dispersion_doubt" in ev.extracted else ev.extracted.iloc[0:0]
     who = " and ".join(sorted(set(doubt["study_id"]))) or "no trial"
     nums["clinical.gmfm.doubtful_studies"] = who
     if excl["primary"] is None:
         text = "no pooled estimate"
-    elif excl["primary"] != excl["other_reading"]:
+    elif nums["clinical.gmfm.depends_on_reading"] == "yes":
         text = (f"the 95% CI excludes no effect only if {who}'s SDs are read as SEMs, so this conclusion depends on "
                 "an unverified label" if excl["other_reading"] else
                 f"the 95% CI excludes no effect only with {who}'s SDs as labelled, so this conclusion depends on "
@@ -161,6 +165,10 @@ def gmfm_by_timepoint(ev: Evidence) -> pd.DataFrame:
     return out, nums
 
 
+def _months_text(m) -> str:
+    return f"{m:g} month" + ("" if m == 1 else "s")
+
+
 def gmfm_forest_data(ev: Evidence) -> dict:
     """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM by timepoint under both
     readings of doubtful dispersions (protocol 9.3). A trial with a doubtful label appears twice in
@@ -174,10 +182,10 @@ def gmfm_forest_data(ev: Evidence) -> dict:
     extra = o[o["row_id"].isin(doubtful)].assign(reading="other_reading")
     extra["label"] = extra["label"] + ", SD read as SEM"
     g = pd.concat([a, extra], ignore_index=True).sort_values(["months", "study_id", "reading"]).reset_index(drop=True)
-    g["timepoint_group"] = [f"{m:g} months" for m in g["months"]]
+    g["timepoint_group"] = [_months_text(m) for m in g["months"]]
     pooled = []
     for m, sg in a.groupby("months", sort=True):
-        grp = f"{m:g} months"
+        grp = _months_text(m)
         two = bool(sg["row_id"].isin(doubtful).any())
         for reading, eff in (("as_labelled", sg), ("other_reading", o[o["months"] == m])):
             if reading == "other_reading" and not two:
@@ -251,7 +259,9 @@ def adverse_events(ev: Evidence) -> pd.DataFrame:
 
 def _sae_rows(ev: Evidence) -> pd.DataFrame:
     """Between-group serious-adverse-event rows of controlled clinical trials, with product class."""
-    ex = ev.extracted.merge(ev.studies[["study_id", "population", "product"]], on="study_id", how="left")
+    cols = [c for c in ("study_id", "population", "product") if c in ev.studies]
+    ex = ev.extracted.merge(ev.studies[cols], on="study_id", how="left")
+    ex = ex.assign(**{c: "" for c in ("product", "data_availability") if c not in ex})
     return ex[(ex["population"] == "clinical") & (ex["comparison_type"] == "between_groups")
               & ex["outcome"].astype(str).str.contains("serious", case=False)].copy()
 
@@ -282,13 +292,17 @@ def sae_risk_difference(ev: Evidence) -> pd.DataFrame:
     for r in a.sort_values("row_id").itertuples():
         x1, n1, x2, n2 = (getattr(r, c) for c in ("x1i", "n1i", "x2i", "n2i"))
         cls = rules.product_class(r.product)
-        if r.data_availability != "numeric" or any(pd.isna(v) for v in (x1, n1, x2, n2)):
+        if r.data_availability == "direction_only" or any(pd.isna(v) for v in (x1, n1, x2, n2)):
             rows.append({"study_id": r.study_id, "row_id": r.row_id, "analysis": "not usable",
                          "note": "no counts of the MSC arm alone (see row notes)"})
             continue
         x1, n1, x2, n2 = int(x1), int(n1), int(x2), int(n2)
         rd, lo, hi = newcombe_rd_ci(x1, n1, x2, n2)
         rr, rlo, rhi, rnote = _rr_cc(x1, n1, x2, n2)
+        if cls not in ("msc", "msc_derived_cells"):
+            rows.append({"study_id": r.study_id, "row_id": r.row_id, "analysis": "not usable",
+                         "note": f"product class {cls}: not MSC vs control"})
+            continue
         rows.append({"study_id": r.study_id, "row_id": r.row_id,
                      "analysis": "primary" if cls == "msc" else "sensitivity only (MSC-derived cells)",
                      "x1i": x1, "n1i": n1, "x2i": x2, "n2i": n2, "rd": rd, "rd_ci_low": lo, "rd_ci_high": hi,

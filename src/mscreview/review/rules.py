@@ -32,7 +32,8 @@ import pandas as pd
 from scipy import stats
 
 from ..engine import convert
-from ..engine.effectsize import escalc, hedges_correction
+from ..engine.effectsize import escalc
+from ..engine.smdconvert import smd_from_between_group
 from ..data import schema
 from ..data.validate import says_digitised
 
@@ -142,40 +143,7 @@ def _shared_controls(ex: pd.DataFrame) -> pd.Series:
     return k.astype(int)
 
 
-#: ``conversion`` of a between-group MD/beta with a 95% CI turned into an SMD (protocol 9.2)
-CI_TO_SMD = "MD/beta with 95% CI -> SD (Cochrane 6.5.2.3)"
-REPORTED_D_TO_SMD = "reported standardised effect (effect_std) -> Hedges' g"
 _OTHER_READING = {"SD": "SEM", "SEM": "SD"}
-
-
-def smd_from_difference(effect, ci_low, ci_high, n1i, n2i, confidence_level: float = 0.95):
-    """Hedges' g and its variance from a between-group mean difference (or adjusted beta) with its CI.
-
-    The SE is recovered from the CI with t on n1i + n2i - 2 df when either arm has fewer than 60
-    participants, else z (Cochrane Handbook 6.5.2.3); the SD as ``SE / sqrt(1/n1i + 1/n2i)``;
-    ``d = effect / SD``; ``g = J d`` with metafor's exact ``J``; ``vi = 1/n1i + 1/n2i + g^2 / (2 (n1i + n2i))``
-    (metafor's large-sample SMD variance). Returns ``(g, vi, sd)``; the sign is that of ``effect``.
-
-    References
-    ----------
-    Higgins JPT et al. (eds). Cochrane Handbook, version 6.4 (2023), 6.5.2.3.
-    Hedges LV (1981). J Educ Stat 6:107-128 (J).
-    """
-    n1, n2 = float(n1i), float(n2i)
-    df = n1 + n2 - 2
-    tail = 1 - (1 - confidence_level) / 2
-    q = stats.t.ppf(tail, df) if min(n1, n2) < 60 else stats.norm.ppf(tail)
-    se = (float(ci_high) - float(ci_low)) / (2 * q)
-    sd = se / np.sqrt(1 / n1 + 1 / n2)
-    g = float(hedges_correction(np.array([df]))[0]) * float(effect) / sd
-    return g, 1 / n1 + 1 / n2 + g ** 2 / (2 * (n1 + n2)), sd
-
-
-def smd_from_reported(d, n1i, n2i):
-    """Hedges' g (metafor's J times the reported d) and the same variance as :func:`smd_from_difference`."""
-    n1, n2 = float(n1i), float(n2i)
-    g = float(hedges_correction(np.array([n1 + n2 - 2]))[0]) * float(d)
-    return g, 1 / n1 + 1 / n2 + g ** 2 / (2 * (n1 + n2))
 
 
 def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = "SMD", *,
@@ -204,14 +172,10 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         ``measure="MD"`` accepts a regression-adjusted mean difference; the conversion column
         says so.
     doubtful_dispersion : {"as_labelled", "other_reading"}
-        Rows with a ``dispersion_doubt`` are read as labelled (primary) or with SD read as SEM and
-        SEM as SD (protocol 9.3); the conversion column says which.
+        Rows with a ``dispersion_doubt`` read as labelled, or SD as SEM and SEM as SD (protocol 9.3).
     between_group_smd : {"ci", "reported_d"}
-        For ``measure="SMD"``: a between-group MD or beta with a 95% CI and per-arm n (no arm
-        statistics) gives Hedges' g through the SD recovered from the CI (``"ci"``, primary;
-        :func:`smd_from_difference`) or from the trial's reported standardised effect
-        ``effect_std`` (``"reported_d"``, sensitivity; its sign is taken from ``effect`` because
-        reports give d as a magnitude), with the same variance (protocol 9.2).
+        SMD of a between-group MD/beta with a 95% CI and per-arm n: through the SD recovered from the
+        CI, or the reported ``effect_std`` (protocol 9.2; :func:`mscreview.engine.smdconvert.smd_from_between_group`).
 
     Returns
     -------
@@ -236,10 +200,8 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         raise ValueError(f"measure {measure!r} not supported; use one of {CONTINUOUS_MEASURES + EVENT_MEASURES}")
     if unstated_dispersion not in ("exclude", "SD", "SEM"):
         raise ValueError("unstated_dispersion must be 'exclude', 'SD' or 'SEM'")
-    if doubtful_dispersion not in ("as_labelled", "other_reading"):
-        raise ValueError("doubtful_dispersion must be 'as_labelled' or 'other_reading'")
-    if between_group_smd not in ("ci", "reported_d"):
-        raise ValueError("between_group_smd must be 'ci' or 'reported_d'")
+    if doubtful_dispersion not in ("as_labelled", "other_reading") or between_group_smd not in ("ci", "reported_d"):
+        raise ValueError("doubtful_dispersion: 'as_labelled' or 'other_reading'; between_group_smd: 'ci' or 'reported_d'")
     accepted = (measure,) if reported_effect_types is None else tuple(reported_effect_types)
     ex = extracted.reset_index(drop=True)
     st = studies.drop_duplicates("study_id").set_index("study_id")
@@ -289,11 +251,9 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         else:
             dispersion = row.get("dispersion_type")
             dispersion = dispersion if isinstance(dispersion, str) else ""
-            doubt = row.get("dispersion_doubt")
-            reread = (isinstance(doubt, str) and doubt.strip() != "" and doubtful_dispersion == "other_reading"
-                      and dispersion in _OTHER_READING)
-            if reread:
-                dispersion = _OTHER_READING[dispersion]
+            reread = (doubtful_dispersion == "other_reading" and dispersion in _OTHER_READING
+                      and bool(str(row.get("dispersion_doubt") or "").strip()))
+            dispersion = _OTHER_READING[dispersion] if reread else dispersion
             m1, s1, c1 = _arm_sd(row, "1", dispersion, unstated_dispersion)
             m2, s2, c2 = _arm_sd(row, "2", dispersion, unstated_dispersion)
             have_group = not (np.isnan(m1) or np.isnan(s1) or np.isnan(m2) or np.isnan(s2))
@@ -307,18 +267,13 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
                 conversion = c1 if c1 == c2 else f"{c1}; {c2}"
                 if reread:
                     conversion += f"; doubtful label read as {dispersion} (other reading)"
-            elif (measure == "SMD" and etype in ("MD", "beta") and not (np.isnan(e) or np.isnan(lo) or np.isnan(hi))
-                  and not (np.isnan(n1) or np.isnan(n2))):
-                if between_group_smd == "ci":
-                    yi, vi, _ = smd_from_difference(e, lo, hi, n1, n2)
-                    conversion = CI_TO_SMD
-                else:
-                    d = _num(row.get("effect_std"))
-                    if np.isnan(d):
-                        skip(f"reported {etype} but no reported standardised effect (effect_std)")
-                        continue
-                    yi, vi = smd_from_reported(abs(d) * np.sign(e), n1, n2)
-                    conversion = REPORTED_D_TO_SMD
+            elif measure == "SMD" and etype in ("MD", "beta") and not np.isnan([e, lo, hi, n1, n2]).any():
+                try:
+                    yi, vi, conversion = smd_from_between_group(e, lo, hi, n1, n2, _num(row.get("effect_std")),
+                                                                between_group_smd)
+                except ValueError as err:
+                    skip(f"reported {etype}: {err}")
+                    continue
                 rec.update(yi_reported=yi, vi_reported=vi)
             elif etype in accepted and not (np.isnan(e) or np.isnan(lo) or np.isnan(hi)):
                 yi, vi = convert.conv_wald(e, lo, hi, transf=np.log if measure == "ROM" else None)
@@ -562,21 +517,16 @@ def sign_test(study_dirs: pd.DataFrame, confidence_level: float = 0.95) -> SignT
 # one effect per study per family; pooling
 # ---------------------------------------------------------------------------
 
-#: An outcome family (protocol 5, 9.1): population x product class x mechanism x instrument family
-#: (the instrument family is '' for rows without an instrument, i.e. preclinical and non-function rows).
-#: Every pooled table, figure and number takes its families from here.
+#: Outcome family (protocol 9.1; instrument family '' without an instrument): every pooled result uses it.
 DEFAULT_FAMILY = ("population", "product_class", "mechanism", "instrument_family")
 
 
 def primary_effects(effects: pd.DataFrame, family=DEFAULT_FAMILY) -> pd.DataFrame:
     """One effect per study (cohort) per outcome family, by the protocol rule (section 6.4).
 
-    1. Within the family, outcomes are ranked by the number of cohorts that report them, most
-       frequent first; each cohort contributes its highest-ranked outcome. A row with an
-       ``instrument`` is ranked as its instrument and ties are broken by the order of
-       :data:`mscreview.data.schema.INSTRUMENTS` (never alphabetically across instruments,
-       protocol 9.1); rows without one are ranked by outcome name (case-insensitive), ties
-       alphabetical.
+    1. Within the family, outcomes (an ``instrument`` where given, else the outcome name) are ranked
+       by the number of cohorts reporting them; ties by :data:`mscreview.data.schema.INSTRUMENTS`
+       order (never alphabetical across instruments, protocol 9.1), else alphabetical.
     2. Within that outcome, the latest timepoint (in days).
     3. Within that timepoint, the first-listed row (lowest ``row_id``).
 
@@ -595,9 +545,7 @@ def primary_effects(effects: pd.DataFrame, family=DEFAULT_FAMILY) -> pd.DataFram
     """
     family = list(family)
     e = effects.copy()
-    for c in family:
-        if c not in e.columns:
-            e[c] = ""
+    e = e.assign(**{c: "" for c in family if c not in e.columns})
     e["_outcome"] = e["outcome"].astype("string").str.lower().str.strip()
     order = {k: i for i, k in enumerate(schema.INSTRUMENTS)}
     inst = e["instrument"].fillna("").astype(str) if "instrument" in e.columns else pd.Series("", index=e.index)
@@ -646,6 +594,7 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
     from ..engine.rma import rma
 
     by = list(by)
+    effects = effects.assign(**{c: "" for c in by if c not in effects.columns})
     rows = []
     num = ["estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "pvalue", "tau2", "i2", "q", "q_pvalue"]
     for key, g in effects.groupby(by, dropna=False, sort=True):
