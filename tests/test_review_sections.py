@@ -94,6 +94,7 @@ def synthetic_evidence(tmp_path):
         "row_id": ["T1_01", "T2_01"], "study_id": ["SynthTrialA", "SynthTrialB"],
         "cohort_id": ["SynthTrialA", "SynthTrialB"], "population": "clinical", "product_class": "msc",
         "msc_source": ["umbilical_cord", "bone_marrow"], "mechanism": "function", "outcome": ["GMFM-88", "GMFM-66"],
+        "instrument": ["GMFM-88", "GMFM-66"], "instrument_family": "GMFM", "dispersion_doubt": "",
         "timepoint": [12.0, 12.0], "timepoint_unit": "months", "timepoint_days": 365.25,
         "n1i": [20, 30], "n2i": [20, 30], "yi": [0.8, 0.2], "vi": [0.11, 0.07], "measure": "SMD",
         "shared_control": False})
@@ -104,7 +105,8 @@ def synthetic_evidence(tmp_path):
     rob = pd.DataFrame({"study_id": ["SynthTrialA", "SynthTrialB"], "tool": "RoB2", "domain": "overall",
                         "judgement": ["some_concerns", "low"]})
     studies = pd.DataFrame({"study_id": ["SynthTrialA", "SynthTrialB"], "cohort_id": ["SynthTrialA", "SynthTrialB"],
-                            "population": "clinical", "design": "rct", "msc_source": ["umbilical_cord", "bone_marrow"]})
+                            "population": "clinical", "design": "rct", "msc_source": ["umbilical_cord", "bone_marrow"],
+                            "product": "msc"})
     empty = pd.DataFrame()
     return evidence.Evidence(tmp_path, studies, extracted, rob, empty, empty, empty, effects, empty,
                               pd.DataFrame(columns=["population", "product_class", "mechanism", "direction",
@@ -142,18 +144,25 @@ def test_gmfm_by_timepoint_matches_hand_dl_and_records_latest(tmp_path, stage):
 def test_grade_rules_are_applied_as_documented(tmp_path, stage):
     ev = synthetic_evidence(tmp_path)
     g = certainty.grade_sof(ev).set_index("outcome")
-    gm = g.loc["GMFM (SMD) at 12 months"]
-    # high (4) - 1 RoB (some concerns) - 0 inconsistency (I2 <= 50 here?) - imprecision
+    gm = g.loc["GMFM (SMD) at 12 months, as labelled"]
+    assert "GMFM (SMD) at 12 months, other reading" in g.index   # no doubtful row: the same numbers
+    # high (4) - 1 RoB (one trial some concerns) - inconsistency - imprecision - 1 publication bias (2 small trials)
     out = clinical.gmfm_by_timepoint(ev).iloc[0]
-    d_inc = -1 if out["i2"] > 50 else 0
+    lo = np.array([0.8, 0.2]) - 1.959963984540054 * np.sqrt([0.11, 0.07])
+    hi = np.array([0.8, 0.2]) + 1.959963984540054 * np.sqrt([0.11, 0.07])
+    d_inc = -1 if out["i2"] > 50 or lo.max() > hi.min() else 0
     crosses = out["reml_knha_ci_low"] <= 0 <= out["reml_knha_ci_high"]
     d_imp = -(int(crosses) + 1)            # 100 participants < 400 (OIS)
-    expected = {4: "high", 3: "moderate", 2: "low"}.get(max(4 - 1 + d_inc + d_imp, 1), "very low")
+    expected = {4: "high", 3: "moderate", 2: "low"}.get(max(4 - 1 + d_inc + d_imp - 1, 1), "very low")
     assert gm["certainty"] == expected
-    assert gm["risk_of_bias"].startswith("-1") and gm["indirectness"] == "0"
-    sae = g.loc["Serious adverse events (RR)"]
+    assert gm["risk_of_bias"] == "serious (-1)" and gm["indirectness"] == "not serious (0)"
+    assert gm["publication_bias"] == "serious (-1)" and gm["dispersion_reading"] == "not serious (0)"
+    sae = g.loc["Serious adverse events (risk difference)"]
     assert sae["trials"] == 2 and sae["participants"] == 100
-    assert sae["certainty"] == "very low"   # 4 - 1 (RoB) - 2 (1 event, n < 400)
+    assert sae["certainty"] == "very low"   # 4 - 1 (RoB) - 2 (1 event, n < 400) - 1 (publication bias)
+    # pooled 1/50 vs 0/50 (arms summed): Newcombe RD 0.02 (-0.0532 to 0.1050), by hand:
+    # Wilson 1/50 = (0.003539, 0.104954), 0/50 = (0, 0.071348); L = 0.02 - sqrt(0.016461^2 + 0.071348^2)
+    assert "RD 2.0 per 100 (-5.3 to 10.5)" in sae["effect"]
 
 
 def test_adverse_events_rr_and_not_estimable(tmp_path, stage):
@@ -236,7 +245,7 @@ def test_robustness_paths_run_when_k_allows(tmp_path, stage):
     from mscreview.engine.rma import rma
 
     ev = synthetic_family(tmp_path)
-    fam = ("preclinical", "msc", "neuroregeneration")
+    fam = ("preclinical", "msc", "neuroregeneration", "")   # no instrument outside clinical function
     assert evidence.pooled_families(ev) == [fam]
     pb = evidence.pooled_by_mechanism(ev).iloc[0]
     ref = rma(ev.effects["yi"].to_numpy(), ev.effects["vi"].to_numpy(), method="REML", test="knha")

@@ -67,13 +67,14 @@ def test_every_row_is_accounted_for_with_a_reason(tables):
     eff, excl = rules.effect_table(ex, tables["studies"])
     assert len(eff) + len(excl) == len(ex)
     assert set(eff["row_id"]) | set(excl["row_id"]) == set(ex["row_id"])
+    # a between-group MD with its 95% CI and per-arm n enters through the SD recovered from the CI (protocol 9.2)
+    assert eff.set_index("row_id").loc["TrialB2019_01", "conversion"] == "MD/beta with 95% CI -> SD (Cochrane 6.5.2.3)"
     reasons = dict(zip(excl["row_id"], excl["reason"]))
     assert reasons == {
         "RatA2020_05": "figure only (numbers not reported in text or tables)",
         "RatA2020_06": "direction only (no numbers)",
         "SeriesC2018_01": "pre_post: not a controlled comparison (described, not pooled)",
         "SeriesC2018_02": "events_single_arm: not a controlled comparison (described, not pooled)",
-        "TrialB2019_01": "m1i missing; reported MD cannot give SMD",
         "TrialB2019_02": "event counts: use an event measure (RR, OR, RD), not SMD",
     }
 

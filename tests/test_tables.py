@@ -64,7 +64,7 @@ def test_bad_value_raises_with_file_line_column(tmp_path):
     root = _copy(tmp_path)
     p = root / "data/extracted.csv"
     lines = p.read_text().splitlines(keepends=True)
-    lines[3] = lines[3].replace("RatA2020_03,RatA2020,function,rotarod,,s,true", "RatA2020_03,RatA2020,function,rotarod,,s,yes")
+    lines[3] = lines[3].replace("RatA2020_03,RatA2020,function,rotarod,,,s,true", "RatA2020_03,RatA2020,function,rotarod,,,s,yes")
     p.write_text("".join(lines))
     with pytest.raises(tbl.TableError) as err:
         tbl.load("extracted", root)

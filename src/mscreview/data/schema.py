@@ -133,6 +133,66 @@ DIRECTIONS = {
     "mixed": "Mixed across subgroups or timepoints",
 }
 
+@dataclass(frozen=True)
+class Instrument:
+    """A clinical outcome instrument: its display name and the instrument family it is pooled in
+    (protocol 9.1: a clinical function family is one instrument family)."""
+
+    display: str
+    family: str
+
+
+#: Clinical outcome instruments (``extracted.instrument``), id -> display name and family. Order matters:
+#: within an instrument family the one-effect-per-study rule prefers the instrument listed first
+#: (never alphabetical order; protocol 9.1).
+INSTRUMENTS = {
+    "GMFM-66": Instrument("GMFM-66 (Rasch interval score)", "GMFM"),
+    "GMFM-88": Instrument("GMFM-88 (total score or total %)", "GMFM"),
+    "GMFM-unstated": Instrument("GMFM, version not stated", "GMFM"),
+    "GMFM-66-percentile": Instrument("GMFM-66 percentile for age and GMFCS level", "GMFM percentile"),
+    "GMFM-pct-improvement": Instrument("GMFM % improvement vs baseline", "GMFM % improvement"),
+    "PEDI": Instrument("Pediatric Evaluation of Disability Inventory (PEDI)", "PEDI"),
+    "WeeFIM": Instrument("Functional Independence Measure for Children (WeeFIM)", "WeeFIM"),
+    "MAS": Instrument("Modified Ashworth Scale (MAS)", "spasticity (MAS)"),
+    "Tardieu": Instrument("Tardieu Scale", "spasticity (Tardieu)"),
+    "ADL": Instrument("Activities of daily living (ADL) score", "ADL"),
+    "CFA": Instrument("Comprehensive function assessment (CFA)", "CFA"),
+    "FMFM": Instrument("Fine Motor Function Measure (FMFM)", "fine motor (FMFM)"),
+    "FMFM-45": Instrument("Fine Motor Function Measure-45 (FMFM-45)", "fine motor (FMFM)"),
+    "drooling-SF": Instrument("Drooling severity and frequency scale (SF)", "drooling"),
+    "drooling-DQ": Instrument("Drooling quotient (DQ)", "drooling"),
+    "saliva-weight": Instrument("Saliva weight (W)", "drooling"),
+    "BBS": Instrument("Berg Balance Scale", "balance (BBS)"),
+    "TCT": Instrument("Trunk Control Test", "trunk control"),
+    "6MWT": Instrument("6-Minute Walk Test", "walking endurance (6MWT)"),
+    "TUG": Instrument("Timed Up and Go test", "mobility (TUG)"),
+    "GMFCS": Instrument("Gross Motor Function Classification System level", "GMFCS"),
+    "MACS": Instrument("Manual Ability Classification System level", "MACS"),
+    "Lovett": Instrument("Lovett's manual muscle test", "muscle strength"),
+    "MRC": Instrument("Medical Research Council muscle strength scale", "muscle strength"),
+    "CGI": Instrument("Clinical Global Impression (CGI)", "global impression"),
+    "CP-QoL": Instrument("Cerebral Palsy Quality of Life questionnaire (CP-QoL)", "quality of life (CP-QoL)"),
+    "SF-8": Instrument("SF-8 health survey", "quality of life (SF-8)"),
+    "investigator-Likert": Instrument("Investigator rating on a Likert scale", "investigator rating"),
+    "KABC": Instrument("Kaufman Assessment Battery for Children", "cognition (KABC)"),
+    "clinical-observation": Instrument("Clinical observation (sign present/absent, no scale)", "clinical observation"),
+    "body-weight": Instrument("Body weight", "body weight"),
+    "multiple-scales": Instrument("Several scales reported together (instrument of each result not separable)",
+                                  "several scales"),
+    "not-named": Instrument("Instrument not named on the pages read", "instrument not named"),
+}
+
+
+#: Types of a reported standardised effect (``extracted.effect_std_type``).
+EFFECT_STD_TYPES = {"cohens_d": "Cohen's d as reported (standardiser not stated unless in notes)",
+                    "hedges_g": "Hedges' g as reported"}
+
+
+def instrument_family(instrument) -> str:
+    """Instrument family of an ``extracted.instrument`` value; '' when empty or unknown."""
+    return INSTRUMENTS[instrument].family if isinstance(instrument, str) and instrument in INSTRUMENTS else ""
+
+
 SIGNIFICANCE = {"yes": "Reported as statistically significant", "no": "Reported as not significant", "unclear": "Not stated"}
 
 SOURCE_KINDS = {"primary": "Read in the study's own report", "secondary": "Read in another review's table (give that review and table)"}
@@ -230,6 +290,8 @@ EXTRACTED = [
     _c("mechanism", required=True, vocabulary="mechanism"),
     _c("outcome", required=True, description="Instrument or marker, e.g. GMFM-88, TNF-alpha, MBP, TUNEL"),
     _c("outcome_detail", description="Region, tissue, sample, subscale"),
+    _c("instrument", vocabulary="instrument", description="Instrument of a clinical function row (schema.INSTRUMENTS; "
+       "its instrument family defines the pooled family, protocol 9.1); empty for preclinical and non-function rows"),
     _c("unit", description="Unit of the outcome as reported"),
     _c("higher_is_better", "boolean", description="true if a higher value means a better outcome"),
     _c("timepoint", "number", unit="see timepoint_unit", description="Time of measurement (after treatment unless timepoint_ref says otherwise)", minimum=0),
@@ -253,6 +315,8 @@ EXTRACTED = [
     _c("lo2i", "number", unit="see unit", description="Lower bound in arm 2 when dispersion_type is CI95, IQR or range"),
     _c("hi2i", "number", unit="see unit", description="Upper bound in arm 2 when dispersion_type is CI95, IQR or range"),
     _c("dispersion_type", vocabulary="dispersion_type", description="What sd*i (SD, SEM) or lo*i/hi*i (CI95, IQR, range) hold, for both arms"),
+    _c("dispersion_doubt", description="Why the dispersion label is doubtful (empty = no doubt); such rows are also "
+       "analysed with SD read as SEM or SEM as SD (protocol 9.3)"),
     _c("m1i_pre", "number", unit="see unit", description="Baseline mean in arm 1 (for change scores)"),
     _c("m2i_pre", "number", unit="see unit", description="Baseline mean in arm 2 (for change scores)"),
     _c("x1i", "integer", unit="participants with the event", description="Events in arm 1 (participants with at least one event)", minimum=0),
@@ -261,6 +325,9 @@ EXTRACTED = [
     _c("effect", "number", description="Reported effect estimate (arm 1 vs arm 2)"),
     _c("effect_ci_low", "number", description="Lower 95% confidence limit of the reported effect"),
     _c("effect_ci_high", "number", description="Upper 95% confidence limit of the reported effect"),
+    _c("effect_std", "number", description="The trial's own reported standardised effect (e.g. Cohen's d), arm 1 vs arm 2, "
+       "sign as reported; used in a sensitivity analysis (protocol 9.2)"),
+    _c("effect_std_type", vocabulary="effect_std_type", description="What effect_std holds"),
     _c("direction", vocabulary="direction", description="Direction of effect as reported (already respecting higher_is_better)"),
     _c("significant", vocabulary="significance", description="Statistical significance as reported"),
     _c("p_text", description="p value exactly as reported, e.g. 'P < 0.05'"),
@@ -381,7 +448,9 @@ VOCABULARIES = {
     "significance": SIGNIFICANCE, "source_kind": SOURCE_KINDS, "rob_tool": ROB_TOOLS,
     "record_source": RECORD_SOURCES, "decision": DECISIONS, "retrieval": RETRIEVAL,
     "exclusion_reason": EXCLUSION_REASONS, "verdict": VERDICTS,
-    "timepoint_unit": TIMEPOINT_UNITS, "rob_domain": ROB_DOMAIN_NAMES, "rob_judgement": ROB_JUDGEMENT_NAMES,
+    "timepoint_unit": TIMEPOINT_UNITS,
+    "instrument": {k: f"{v.display} (family: {v.family})" for k, v in INSTRUMENTS.items()},
+    "effect_std_type": EFFECT_STD_TYPES, "rob_domain": ROB_DOMAIN_NAMES, "rob_judgement": ROB_JUDGEMENT_NAMES,
 }
 
 TABLES = {

@@ -197,7 +197,8 @@ def _check_cells(t: _Table, out: list) -> None:
                 continue
             if c.vocabulary is not None and value not in schema.VOCABULARIES[c.vocabulary]:
                 allowed = ", ".join(schema.VOCABULARIES[c.vocabulary])
-                out.append(Violation(t.file, r.line, name, v, f"one of: {allowed}"))
+                rid = f"row_id {r['row_id']}" if r.get("row_id") else ""
+                out.append(Violation(t.file, r.line, name, v, f"one of: {allowed}", rid))
             if c.exclusive_minimum is not None and value <= c.exclusive_minimum:
                 kind = "an integer" if c.type == "integer" else "a number"
                 out.append(Violation(t.file, r.line, name, v, f"{kind} > {_fmt(c.exclusive_minimum)}"))
@@ -269,8 +270,27 @@ def _check_formats(t: _Table, out: list) -> None:
             out.append(Violation(t.file, r.line, "pmcid", v, "a PMC id like PMC6998370"))
 
 
+def _check_instrument_columns(f: str, r: _Row, pops: dict, out: list) -> None:
+    """Protocol 9.1-9.3: instrument of clinical function rows; doubtful dispersions; reported d."""
+    rid = f"row_id {r.get('row_id', '')}"
+    inst = r.get("instrument", "")
+    clinical_function = pops.get(r.get("study_id", "")) == "clinical" and r.get("mechanism", "") == "function"
+    if clinical_function and inst == "":
+        out.append(Violation(f, r.line, "instrument", "", "an instrument of schema.INSTRUMENTS for a clinical "
+                             "function row", rid))
+    elif not clinical_function and inst != "":
+        out.append(Violation(f, r.line, "instrument", inst, "empty (instrument is for clinical function rows)", rid))
+    if r.get("dispersion_doubt", "") != "" and r.get("dispersion_type", "") not in ("SD", "SEM"):
+        out.append(Violation(f, r.line, "dispersion_doubt", r["dispersion_doubt"],
+                             "empty unless dispersion_type is SD or SEM (the doubt is SD vs SEM)", rid))
+    if (r.get("effect_std", "") == "") != (r.get("effect_std_type", "") == ""):
+        out.append(Violation(f, r.line, "effect_std_type", r.get("effect_std_type", ""),
+                             "effect_std and effect_std_type both given or both empty", rid))
+
+
 def _check_extracted(t: _Table, studies: _Table, out: list) -> None:
     f = t.file
+    pops = {s.get("study_id", ""): s.get("population", "") for s in studies.rows}
     for r in t.rows:
         sid, rid = r.get("study_id", ""), r.get("row_id", "")
         if sid and rid and not rid.startswith(sid + "_"):
@@ -359,6 +379,7 @@ def _check_extracted(t: _Table, studies: _Table, out: list) -> None:
             n1, n2 = r.num("n1i", "integer"), r.num("n2i", "integer")
             if n1 is not None and n2 is not None and n1 != n2:
                 out.append(Violation(f, r.line, "n2i", r["n2i"], f"n2i == n1i ({n1}) for pre_post (same patients)"))
+        _check_instrument_columns(f, r, pops, out)
         kind, sec = r.get("source_kind", ""), r.get("secondary_source", "")
         if kind == "secondary" and sec == "":
             out.append(Violation(f, r.line, "secondary_source", "", "the review and table, e.g. 'Xie2020 Table 2', "

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..data import schema
 from ..engine.format import fmt
-from .clinical import adverse_events, gmfm_by_timepoint
+from .clinical import gmfm_both_readings, gmfm_reading_effects, sae_risk_difference
 from .evidence import Evidence, FigureSpec, OIS_CONTINUOUS, cites, result_key, spaced
 
 
@@ -60,63 +60,149 @@ def overall_rob(ev: Evidence, study_ids) -> str:
     return "low"
 
 
+#: GRADE domains of the summary-of-findings table, in the GRADE handbook's order (section 5)
+GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
+_LEVEL = {0: "not serious", -1: "serious", -2: "very serious"}
+
+
+def _judge(points: int, reason: str) -> dict:
+    return {"points": points, "judgement": f"{_LEVEL[points]} ({points})" if points else "not serious (0)",
+            "reason": reason}
+
+
+def registered_without_results(ev: Evidence) -> list[str]:
+    """Registry records of MSC trials in CP found by the search with no results posted (screening notes)."""
+    sc = ev.screening
+    if sc.empty or "source_type" not in sc:
+        return []
+    reg = sc[sc["source_type"] == "register"]
+    text = reg.fillna("").astype(str).apply(lambda r: " ".join(r), axis=1).str.lower()
+    hit = reg[text.str.contains("no results|results pending", regex=True)]
+    return [str(c).split(":")[0] for c in hit["citation"]]
+
+
+def _rob_domain(ev: Evidence, sids) -> dict:
+    rb = ev.risk_of_bias
+    o = rb[(rb["domain"] == "overall") & rb["study_id"].isin(list(sids))].set_index("study_id")["judgement"]
+    high = sorted(o[o.isin(["high", "serious", "critical"])].index)
+    text = ", ".join(f"{k} {spaced(v)}" for k, v in o.sort_index().items()) or "not assessed"
+    if len(high) * 2 > len(sids):
+        return _judge(-2, f"RoB 2 overall (by algorithm): {text}; most of the evidence at high risk (abstracts only)")
+    if high or overall_rob(ev, sids) == "some_concerns":
+        return _judge(-1, f"RoB 2 overall (by algorithm): {text}")
+    return _judge(0, f"RoB 2 overall: {text}")
+
+
+def _pubbias_domain(ev: Evidence, sids, extra: str = "") -> dict:
+    reg = registered_without_results(ev)
+    n = len(sids)
+    why = [f"only {n} small trial{'s' if n != 1 else ''}"]
+    if reg:
+        why.append(f"{len(reg)} registered MSC trials without results ({', '.join(reg[:4])}{' ...' if len(reg) > 4 else ''})")
+    if extra:
+        why.append(extra)
+    return _judge(-1, "suspected: " + "; ".join(why) + " (too few trials for a funnel plot)")
+
+
 @cites
 def grade_sof(ev: Evidence) -> pd.DataFrame:
-    """GRADE summary of findings for the main clinical outcomes (GMFM, serious adverse events).
+    """GRADE summary of findings for the main clinical outcomes (GMFM under both readings of a doubtful
+    dispersion, serious adverse events), every domain with a judgement and a one-line reason
+    (GRADE handbook section 5; protocol 9.8).
 
-    The rules, applied mechanically and stated in each row (GRADE handbook section 5):
-
-    - start: high for randomised trials;
-    - risk of bias: -1 if any trial's RoB 2 overall judgement is some concerns, -2 if high;
-    - inconsistency: -1 if I2 > 50% (not assessable with one trial);
-    - indirectness: 0 (population, intervention and outcome match the question);
-    - imprecision: -1 if the 95% CI includes no effect, another -1 if fewer than 400
-      participants (optimal information size) or no events;
-    - publication bias: not assessable with fewer than 10 trials (not downgraded, noted).
+    - start: high (randomised trials);
+    - risk of bias: RoB 2 overall judgements (derived by algorithm): -2 if most trials are at high
+      risk, -1 if any is at high risk or some concerns;
+    - inconsistency: -1 if I² > 50% or the trials' 95% CIs do not all overlap;
+    - indirectness: judged on population, intervention, comparator and outcome (reasons listed);
+    - imprecision: -1 if the 95% CI includes no effect, -1 if the optimal information size
+      (400 participants for a continuous outcome; for events, any events at all) is not met;
+    - publication bias: always judged: small single-centre trials, registered trials without
+      results and selective outcome reporting make it suspected (-1);
+    - dispersion reading (protocol 9.3): -1 more where whether the CI excludes 0 changes with the
+      reading of a doubtful dispersion (counted with risk of bias: unreliable outcome data).
     """
     nums: dict = {}
     rows = []
-    gm = gmfm_by_timepoint(ev)
-    pooled = gm[gm["k"] >= 2] if not gm.empty else gm
-    if not pooled.empty:
-        r = pooled.sort_values("months").iloc[-1]
+    both = gmfm_both_readings(ev)
+    both_nums = gmfm_both_readings.numbers(ev)
+    depends = both_nums.get("clinical.gmfm.depends_on_reading") == "yes"
+    doubtful = both_nums.get("clinical.gmfm.doubtful_studies") or "none"
+    prim = both[both["primary_timepoint"]] if not both.empty else both
+    for reading, label in (("as_labelled", "as labelled"), ("other_reading", "other reading")):
+        sel = prim[prim["analysis"].str.startswith("as labelled" if reading == "as_labelled" else "doubtful")]
+        if sel.empty:
+            continue
+        r = sel.iloc[0]
         sids = r["studies"].split("; ")
-        rob = overall_rob(ev, sids)
-        d_rob = {"low": 0, "some_concerns": -1, "high": -2}.get(rob, -1)
-        d_inc = -1 if (pd.notna(r.get("i2")) and r["i2"] > 50) else 0
-        crosses = r["reml_knha_ci_low"] <= 0 <= r["reml_knha_ci_high"]
+        eff = gmfm_reading_effects(ev, reading)
+        eff = eff[eff["months"] == r["months"]]
+        lo = eff["yi"] - 1.959963984540054 * np.sqrt(eff["vi"])
+        hi = eff["yi"] + 1.959963984540054 * np.sqrt(eff["vi"])
+        overlap = bool(lo.max() <= hi.min())
+        d = {"risk_of_bias": _rob_domain(ev, sids)}
+        inc = (pd.notna(r["i2"]) and r["i2"] > 50) or not overlap
+        d["inconsistency"] = _judge(-1 if inc else 0, f"I² {fmt(r['i2'], '.0f')}%; trial CIs "
+                                    f"{'overlap' if overlap else 'do not all overlap'}")
+        insts = sorted(set(eff["instrument"].replace({"GMFM-unstated": "GMFM of unstated version"})))
+        d["indirectness"] = _judge(0, f"children with CP, MSC vs placebo/sham; GMFM versions mixed as SMD "
+                                      f"({', '.join(insts)}); rehabilitation co-intervention in both arms of some "
+                                      "trials; cord blood and cord tissue MSC, IV and intrathecal")
+        crosses = r["ci_low"] <= 0 <= r["ci_high"]
         d_imp = -(int(crosses) + int(r["participants"] < OIS_CONTINUOUS))
-        total = 4 + d_rob + d_inc + max(d_imp, -2)
-        rows.append({
-            "outcome": f"GMFM (SMD) at {r['months']:g} months", "trials": int(r["k"]),
-            "participants": int(r["participants"]),
-            "effect": f"SMD {fmt(r['reml_knha_estimate'])} ({fmt(r['reml_knha_ci_low'])} to "
-                      f"{fmt(r['reml_knha_ci_high'])})",
-            "risk_of_bias": f"{d_rob} ({spaced(rob)})", "inconsistency": f"{d_inc} (I2 {fmt(r['i2'], '.0f')}%)",
-            "indirectness": "0", "imprecision": f"{max(d_imp, -2)} (CI {'includes' if crosses else 'excludes'} 0; "
-                                                f"n = {int(r['participants'])})",
-            "publication_bias": f"not assessable (k = {int(r['k'])} < 10)",
-            "certainty": _certainty(total)})
-        nums["grade.gmfm.certainty"] = _certainty(total)
-    ae = adverse_events(ev)
-    sae = ae[ae["outcome"].astype(str).str.contains("serious", case=False)] if not ae.empty else ae
-    if not sae.empty:
-        sids = sorted(set(sae["study_id"]))
-        rob = overall_rob(ev, sids)
-        d_rob = {"low": 0, "some_concerns": -1, "high": -2}.get(rob, -1)
-        n = int(sae["n1i"].sum() + sae["n2i"].sum())
-        events = int(sae["x1i"].sum() + sae["x2i"].sum())
-        d_imp = -2 if events == 0 or n < OIS_CONTINUOUS else -1
-        total = 4 + d_rob + d_imp
-        rows.append({
-            "outcome": "Serious adverse events (RR)", "trials": len(sids), "participants": n,
-            "effect": f"{int(sae['x1i'].sum())}/{int(sae['n1i'].sum())} vs {int(sae['x2i'].sum())}/"
-                      f"{int(sae['n2i'].sum())} events; RR not estimable" if events == 0 else "see RR table",
-            "risk_of_bias": f"{d_rob} ({spaced(rob)})", "inconsistency": "not assessable (one trial)"
-            if len(sids) == 1 else "0", "indirectness": "0",
-            "imprecision": f"{d_imp} ({events} events in {n} participants)",
-            "publication_bias": f"not assessable (k = {len(sids)} < 10)", "certainty": _certainty(total)})
+        d["imprecision"] = _judge(d_imp, f"95% CI {fmt(r['ci_low'])} to {fmt(r['ci_high'])} "
+                                         f"{'includes' if crosses else 'excludes'} 0; {int(r['participants'])} "
+                                         f"participants < OIS {OIS_CONTINUOUS}" if r["participants"] < OIS_CONTINUOUS
+                                  else f"{int(r['participants'])} participants")
+        d["publication_bias"] = _pubbias_domain(ev, sids, "registered outcomes and timepoints not all reported")
+        read_pts = -1 if depends else 0
+        read_reason = (f"whether the CI excludes 0 changes with the reading of {doubtful}'s dispersion (SD vs SEM)"
+                       if depends else "conclusion does not change with the reading of doubtful dispersions")
+        total = 4 + max(sum(v["points"] for v in d.values()) + read_pts, -3)
+        row = {"outcome": f"GMFM (SMD) at {r['months']:g} months, {label}", "trials": int(r["k"]),
+               "participants": int(r["participants"]),
+               "effect": f"SMD {fmt(r['estimate'])} ({fmt(r['ci_low'])} to {fmt(r['ci_high'])})"}
+        for k, v in d.items():
+            row[k], row[f"{k}_reason"] = v["judgement"], v["reason"]
+        row["dispersion_reading"] = f"serious ({read_pts})" if read_pts else "not serious (0)"
+        row["dispersion_reading_reason"] = read_reason
+        row["certainty"] = _certainty(total)
+        rows.append(row)
+        base = "grade.gmfm" if reading == "as_labelled" else "grade.gmfm.other_reading"
+        nums[f"{base}.certainty"] = _certainty(total)
+        nums.update({f"{base}.{k}": v["judgement"] for k, v in d.items()})
+        nums[f"{base}.dispersion_reading"] = row["dispersion_reading"]
+    nums["grade.gmfm.depends_on_reading"] = "yes" if depends else "no"
+    sae = sae_risk_difference(ev)
+    prim_sae = sae[sae["analysis"] == "primary"]
+    if not prim_sae.empty:
+        sids = list(prim_sae["study_id"])
+        pooled = sae[sae["analysis"].str.startswith("pooled, MSC")].iloc[0]
+        n = int(pooled["n1i"] + pooled["n2i"])
+        events = int(pooled["x1i"] + pooled["x2i"])
+        d = {"risk_of_bias": _rob_domain(ev, sids),
+             "inconsistency": _judge(0, "one trial: not assessable as heterogeneity, not rated down")
+             if len(sids) == 1 else _judge(0, "no events in any trial"),
+             "indirectness": _judge(0, "children with CP, MSC vs placebo; definition of 'serious' not seen on the "
+                                       "pages read"),
+             "imprecision": _judge(-2, f"{events} events in {n} participants; RD 95% CI "
+                                       f"{fmt(100 * pooled['rd_ci_low'], '.1f')} to "
+                                       f"{fmt(100 * pooled['rd_ci_high'], '.1f')} per 100 (Newcombe)"),
+             "publication_bias": _pubbias_domain(ev, sids, "harms reported as abstract statements; other "
+                                                 "controlled trials give no serious-event counts by MSC arm")}
+        total = 4 + max(sum(v["points"] for v in d.values()), -3)
+        row = {"outcome": "Serious adverse events (risk difference)", "trials": len(sids), "participants": n,
+               "effect": f"{int(pooled['x1i'])}/{int(pooled['n1i'])} vs {int(pooled['x2i'])}/{int(pooled['n2i'])}; "
+                         f"RD {fmt(100 * pooled['rd'], '.1f')} per 100 ({fmt(100 * pooled['rd_ci_low'], '.1f')} to "
+                         f"{fmt(100 * pooled['rd_ci_high'], '.1f')}); RR "
+                         + ("not estimable (no events)" if pd.isna(pooled["rr"]) else fmt(pooled["rr"]))}
+        for k, v in d.items():
+            row[k], row[f"{k}_reason"] = v["judgement"], v["reason"]
+        row["dispersion_reading"], row["dispersion_reading_reason"] = "not applicable", "counts, no dispersion"
+        row["certainty"] = _certainty(total)
+        rows.append(row)
         nums["grade.sae.certainty"] = _certainty(total)
+        nums.update({f"grade.sae.{k}": v["judgement"] for k, v in d.items()})
     return pd.DataFrame(rows), nums
 
 

@@ -12,8 +12,112 @@ import numpy as np
 import pandas as pd
 
 from ..engine.effectsize import escalc
+from ..engine.proportions import newcombe_rd_ci
 from ..engine.rma import rma
+from . import rules
 from .evidence import Evidence, PRIMARY, cites, fit_numbers, gmfm_effects, months_of, prefixed, result_key
+
+Z95 = 1.959963984540054
+
+#: The analyses of the GMFM family (protocol 9.2-9.3): name -> (label, effect_table keywords)
+GMFM_READINGS = {
+    "as_labelled": ("as labelled", {}),
+    "other_reading": ("doubtful dispersion read the other way (SD as SEM)", {"doubtful_dispersion": "other_reading"}),
+    "reported_d": ("reported Cohen's d instead of the CI route (sensitivity)", {"between_group_smd": "reported_d"}),
+}
+
+
+def gmfm_reading_effects(ev: Evidence, reading: str = "as_labelled") -> pd.DataFrame:
+    """GMFM effects under one analysis of :data:`GMFM_READINGS` (``as_labelled`` is the primary table)."""
+    if reading not in GMFM_READINGS:
+        raise ValueError(f"reading must be one of {list(GMFM_READINGS)}")
+    kw = GMFM_READINGS[reading][1]
+    col = {"other_reading": "dispersion_doubt", "reported_d": "effect_std"}.get(reading)
+    flagged = col is not None and col in ev.extracted and ev.extracted[col].astype("string").str.strip() \
+        .fillna("").ne("").any()
+    if not flagged:   # nothing to read otherwise: the analysis is the primary one
+        return gmfm_effects(ev)
+    e, _ = rules.effect_table(ev.extracted, ev.studies, "SMD", **kw)
+    return gmfm_effects(ev, e)
+
+
+def _fit_row(sg: pd.DataFrame) -> dict:
+    """Pooled (k >= 2, REML + Hartung-Knapp; PI only where k >= 3) or single-trial summary of one timepoint."""
+    rec = {"k": len(sg), "participants": int(pd.to_numeric(sg["n1i"]).sum() + pd.to_numeric(sg["n2i"]).sum()),
+           "studies": "; ".join(sg["study_id"])}
+    if len(sg) >= 2 and sg["cohort_id"].nunique() == len(sg):
+        f = rma(sg["yi"].to_numpy(float), sg["vi"].to_numpy(float), **PRIMARY)
+        rec.update(pooled=True, estimate=f.estimate, ci_low=f.ci_low, ci_high=f.ci_high,
+                   pi_low=f.pi_low if f.k >= 3 else np.nan, pi_high=f.pi_high if f.k >= 3 else np.nan,
+                   i2=f.i2, tau2=f.tau2, pvalue=f.pvalue)
+    else:
+        y, se = float(sg["yi"].iloc[0]), math.sqrt(float(sg["vi"].iloc[0]))
+        from scipy import stats
+        rec.update(pooled=False, estimate=y, ci_low=y - Z95 * se, ci_high=y + Z95 * se, pi_low=np.nan,
+                   pi_high=np.nan, i2=np.nan, tau2=np.nan, pvalue=float(2 * stats.norm.sf(abs(y) / se)))
+    return rec
+
+
+def gmfm_primary_months(ev: Evidence) -> float:
+    """Primary GMFM timepoint (protocol 9.1): the latest reported by at least two controlled trials."""
+    g = gmfm_effects(ev)
+    per = g.groupby("months")["cohort_id"].nunique()
+    per = per[per >= 2]
+    return float(per.index.max()) if len(per) else np.nan
+
+
+@cites
+def gmfm_both_readings(ev: Evidence) -> pd.DataFrame:
+    """GMFM (SMD, > 0 favours MSC) per timepoint under both readings of doubtful dispersions
+    (protocol 9.3: as labelled, primary; the other reading), with k, participants, studies, estimate,
+    95% CI, 95% PI (k >= 3 only), I², tau², p (REML + Hartung-Knapp; one trial: its own g with a z
+    interval, not pooled). At the primary timepoint a third row gives the sensitivity with the trials'
+    reported standardised effects (protocol 9.2)."""
+    nums: dict = {}
+    primary = gmfm_primary_months(ev)
+    rows = []
+    for reading, (label, _) in GMFM_READINGS.items():
+        g = gmfm_reading_effects(ev, reading)
+        for m, sg in g.groupby("months", sort=True):
+            if reading == "reported_d" and m != primary:
+                continue
+            rec = {"analysis": label, "months": m, "primary_timepoint": bool(m == primary), **_fit_row(sg)}
+            rows.append(rec)
+            if m == primary:
+                key = {"as_labelled": "primary"}.get(reading, reading)
+                nums.update(prefixed(f"clinical.gmfm.{key}", {
+                    "k": rec["k"], "participants": rec["participants"], "months": m, "estimate": rec["estimate"],
+                    "ci_low": rec["ci_low"], "ci_high": rec["ci_high"], "i2": rec["i2"], "pvalue": rec["pvalue"],
+                    "studies": rec["studies"]}))
+    out = pd.DataFrame(rows)
+    excl = {}
+    for key in ("primary", "other_reading"):
+        lo, hi = nums.get(f"clinical.gmfm.{key}.ci_low"), nums.get(f"clinical.gmfm.{key}.ci_high")
+        excl[key] = None if lo is None else bool(lo > 0 or hi < 0)
+    nums["clinical.gmfm.primary.excludes_zero"] = excl["primary"]
+    nums["clinical.gmfm.other_reading.excludes_zero"] = excl["other_reading"]
+    nums["clinical.gmfm.depends_on_reading"] = ("yes" if None not in excl.values()
+                                                and excl["primary"] != excl["other_reading"] else "no")
+    doubt = ev.extracted[ev.extracted["dispersion_doubt"].fillna("").astype(str).str.strip() != ""] \
+        if "dispersion_doubt" in ev.extracted else ev.extracted.iloc[0:0]
+    who = " and ".join(sorted(set(doubt["study_id"]))) or "no trial"
+    nums["clinical.gmfm.doubtful_studies"] = who
+    if excl["primary"] is None:
+        text = "no pooled estimate"
+    elif nums["clinical.gmfm.depends_on_reading"] == "yes":
+        text = (f"the 95% CI excludes no effect only if {who}'s SDs are read as SEMs, so this conclusion depends on "
+                "an unverified label" if excl["other_reading"] else
+                f"the 95% CI excludes no effect only with {who}'s SDs as labelled, so this conclusion depends on "
+                "an unverified label")
+    else:
+        text = ("the 95% CI excludes no effect under both readings" if excl["primary"]
+                else "the 95% CI includes no effect under both readings")
+    nums["clinical.gmfm.reading_conclusion"] = text
+    d = ev.extracted[ev.extracted["effect_std"].notna()] if "effect_std" in ev.extracted else ev.extracted.iloc[0:0]
+    gm = d[d["row_id"].isin(gmfm_effects(ev)["row_id"])]
+    nums["clinical.gmfm.reported_d.trials"] = "; ".join(sorted(set(gm["study_id"])))
+    nums["clinical.gmfm.reported_d.values"] = "; ".join(f"{r.study_id} d = {r.effect_std:g}" for r in gm.itertuples())
+    return out, nums
 
 
 @cites
@@ -61,30 +165,52 @@ def gmfm_by_timepoint(ev: Evidence) -> pd.DataFrame:
     return out, nums
 
 
+def _months_text(m) -> str:
+    return f"{m:g} month" + ("" if m == 1 else "s")
+
+
 def gmfm_forest_data(ev: Evidence) -> dict:
-    """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM by timepoint."""
-    g = gmfm_effects(ev)
-    g["timepoint_group"] = [f"{m:g} months" for m in g["months"]]
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM by timepoint under both
+    readings of doubtful dispersions (protocol 9.3). A trial with a doubtful label appears twice in
+    its timepoint (as labelled; read the other way), and a timepoint it is in gets two pooled
+    diamonds, one per reading; other trials appear once."""
+    a = gmfm_reading_effects(ev, "as_labelled")
+    o = gmfm_reading_effects(ev, "other_reading")
+    doubtful = set(a.loc[a["dispersion_doubt"].astype(str).str.strip() != "", "row_id"])
+    a = a.assign(reading="as_labelled")
+    a.loc[a["row_id"].isin(doubtful), "label"] = a.loc[a["row_id"].isin(doubtful), "label"] + ", SD as labelled"
+    extra = o[o["row_id"].isin(doubtful)].assign(reading="other_reading")
+    extra["label"] = extra["label"] + ", SD read as SEM"
+    g = pd.concat([a, extra], ignore_index=True).sort_values(["months", "study_id", "reading"]).reset_index(drop=True)
+    g["timepoint_group"] = [_months_text(m) for m in g["months"]]
     pooled = []
-    for grp, sg in g.groupby("timepoint_group", sort=False):
-        if len(sg) >= 2:
-            f = rma(sg["yi"].to_numpy(float), sg["vi"].to_numpy(float), **PRIMARY)
-            pooled.append({"group": grp, "label": "Pooled (REML + HK)", "estimate": f.estimate,
-                           "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "i2": f.i2})
+    for m, sg in a.groupby("months", sort=True):
+        grp = _months_text(m)
+        two = bool(sg["row_id"].isin(doubtful).any())
+        for reading, eff in (("as_labelled", sg), ("other_reading", o[o["months"] == m])):
+            if reading == "other_reading" and not two:
+                continue
+            if len(eff) >= 2:
+                f = rma(eff["yi"].to_numpy(float), eff["vi"].to_numpy(float), **PRIMARY)
+                # prediction intervals are in gmfm_both_readings (two stacked PI labels would overlap here)
+                lab = "Pooled" + ({"as_labelled": ", as labelled", "other_reading": ", other reading"}[reading]
+                                  if two else " (REML + HK)")
+                pooled.append({"group": grp, "label": lab, "estimate": f.estimate, "ci_low": f.ci_low,
+                               "ci_high": f.ci_high, "k": f.k, "i2": f.i2})
     return {"data": g, "label": "label", "group": "timepoint_group", "pooled": pooled,
             "xlabel": "SMD (Hedges' g) in GMFM; > 0 favours MSC",
-            "title": "GMFM in controlled trials, by timepoint"}
+            "title": "GMFM in controlled trials, both readings"}
 
 
 def clinical_other_function(ev: Evidence) -> pd.DataFrame:
     """Other clinical function outcomes with an SMD (not GMFM), per trial and timepoint."""
     e = ev.effects
     g = e[(e["population"] == "clinical") & (e["mechanism"] == "function")
-          & ~e["outcome"].astype("string").str.upper().str.startswith("GMFM")].copy()
+          & (e["instrument_family"] != "GMFM")].copy()
     g["months"] = [months_of(r) for r in g.to_dict("records")]
     g["ci_low"] = g["yi"] - 1.959963984540054 * np.sqrt(g["vi"])
     g["ci_high"] = g["yi"] + 1.959963984540054 * np.sqrt(g["vi"])
-    return g[["study_id", "outcome", "months", "n1i", "n2i", "yi", "ci_low", "ci_high", "conversion"]] \
+    return g[["study_id", "instrument", "outcome", "months", "n1i", "n2i", "yi", "ci_low", "ci_high", "conversion"]] \
         .rename(columns={"yi": "smd"}).reset_index(drop=True)
 
 
@@ -128,6 +254,80 @@ def adverse_events(ev: Evidence) -> pd.DataFrame:
     nums["clinical.sae.events_msc"] = int(sae["x1i"].sum())
     nums["clinical.sae.events_control"] = int(sae["x2i"].sum())
     nums["clinical.sae.participants"] = int(sae["n1i"].sum() + sae["n2i"].sum())
+    return out, nums
+
+
+def _sae_rows(ev: Evidence) -> pd.DataFrame:
+    """Between-group serious-adverse-event rows of controlled clinical trials, with product class."""
+    cols = [c for c in ("study_id", "population", "product") if c in ev.studies]
+    ex = ev.extracted.merge(ev.studies[cols], on="study_id", how="left")
+    ex = ex.assign(**{c: "" for c in ("product", "data_availability") if c not in ex})
+    return ex[(ex["population"] == "clinical") & (ex["comparison_type"] == "between_groups")
+              & ex["outcome"].astype(str).str.contains("serious", case=False)].copy()
+
+
+def _rr_cc(x1, n1, x2, n2):
+    """RR with 0.5 added to every cell only where exactly one arm has zero events (protocol 6.2, 9.8)."""
+    if x1 == 0 and x2 == 0:
+        return np.nan, np.nan, np.nan, "not estimable (no events in either arm)"
+    cc = 0.5 if (x1 == 0) != (x2 == 0) else 0.0
+    a, c_, m1, m2 = x1 + cc, x2 + cc, n1 + 2 * cc, n2 + 2 * cc
+    y = math.log((a / m1) / (c_ / m2))
+    se = math.sqrt(1 / a - 1 / m1 + 1 / c_ - 1 / m2)
+    return math.exp(y), math.exp(y - Z95 * se), math.exp(y + Z95 * se), ("0.5 added to each cell" if cc else "")
+
+
+@cites
+def sae_risk_difference(ev: Evidence) -> pd.DataFrame:
+    """Serious adverse events in controlled trials: risk difference (MSC minus control) with Newcombe's
+    hybrid score interval per trial and pooled, and the RR where estimable (protocol 9.8).
+
+    The pooled row sums the arms of the MSC trials (every such trial randomised 1:1 with equal arms,
+    so the crude risk difference equals the Mantel-Haenszel one) and applies the same interval. Rows
+    that cannot enter are listed with the reason (MSC-derived cells: sensitivity only; counts that pool
+    MSC with non-MSC cell arms; no counts by arm)."""
+    nums: dict = {}
+    a = _sae_rows(ev)
+    rows = []
+    for r in a.sort_values("row_id").itertuples():
+        x1, n1, x2, n2 = (getattr(r, c) for c in ("x1i", "n1i", "x2i", "n2i"))
+        cls = rules.product_class(r.product)
+        if r.data_availability == "direction_only" or any(pd.isna(v) for v in (x1, n1, x2, n2)):
+            rows.append({"study_id": r.study_id, "row_id": r.row_id, "analysis": "not usable",
+                         "note": "no counts of the MSC arm alone (see row notes)"})
+            continue
+        x1, n1, x2, n2 = int(x1), int(n1), int(x2), int(n2)
+        rd, lo, hi = newcombe_rd_ci(x1, n1, x2, n2)
+        rr, rlo, rhi, rnote = _rr_cc(x1, n1, x2, n2)
+        if cls not in ("msc", "msc_derived_cells"):
+            rows.append({"study_id": r.study_id, "row_id": r.row_id, "analysis": "not usable",
+                         "note": f"product class {cls}: not MSC vs control"})
+            continue
+        rows.append({"study_id": r.study_id, "row_id": r.row_id,
+                     "analysis": "primary" if cls == "msc" else "sensitivity only (MSC-derived cells)",
+                     "x1i": x1, "n1i": n1, "x2i": x2, "n2i": n2, "rd": rd, "rd_ci_low": lo, "rd_ci_high": hi,
+                     "rr": rr, "rr_ci_low": rlo, "rr_ci_high": rhi, "note": rnote})
+    out = pd.DataFrame(rows, columns=["study_id", "row_id", "analysis", "x1i", "n1i", "x2i", "n2i", "rd", "rd_ci_low",
+                                      "rd_ci_high", "rr", "rr_ci_low", "rr_ci_high", "note"])
+    for label, keep in (("pooled, MSC trials", ["primary"]), ("pooled incl. MSC-derived cells (sensitivity)",
+                                                              ["primary", "sensitivity only (MSC-derived cells)"])):
+        u = out[out["analysis"].isin(keep)]
+        if u.empty:
+            continue
+        x1, n1, x2, n2 = (int(u[c].sum()) for c in ("x1i", "n1i", "x2i", "n2i"))
+        rd, lo, hi = newcombe_rd_ci(x1, n1, x2, n2)
+        rr, rlo, rhi, rnote = _rr_cc(x1, n1, x2, n2)
+        trials = "; ".join(u["study_id"])
+        out.loc[len(out)] = {"study_id": trials, "row_id": "", "analysis": label, "x1i": x1, "n1i": n1, "x2i": x2, "n2i": n2,
+            "rd": rd, "rd_ci_low": lo, "rd_ci_high": hi, "rr": rr, "rr_ci_low": rlo, "rr_ci_high": rhi,
+            "note": rnote + ("; " if rnote else "") + "arms summed (1:1 trials)"}
+        key = "clinical.sae" if keep == ["primary"] else "clinical.sae.with_derived_cells"
+        nums.update(prefixed(key, {"rd_trials": len(u), "rd_studies": trials, "rd_events_msc": x1, "rd_n_msc": n1,
+                                   "rd_events_control": x2, "rd_n_control": n2, "rd": rd, "rd_ci_low": lo,
+                                   "rd_ci_high": hi, "rr_estimable": "yes" if pd.notna(rr) else "no",
+                                   "rr_text": (f"risk ratio {rr:.2f} (95% CI {rlo:.2f} to {rhi:.2f}{', ' + rnote if rnote else ''})"
+                                               if pd.notna(rr) else "risk ratio not estimable (no events in either arm)")}))
+    nums["clinical.sae.not_usable"] = "; ".join(out.loc[out["analysis"] == "not usable", "study_id"])
     return out, nums
 
 
@@ -322,6 +522,8 @@ def numbers(ev: Evidence) -> dict:
     """Every number notebook 05 cites, by dotted key (computed, not saved)."""
     out: dict = {}
     out.update(gmfm_by_timepoint.numbers(ev))
+    out.update(gmfm_both_readings.numbers(ev))
+    out.update(sae_risk_difference.numbers(ev))
     out.update(adverse_events.numbers(ev))
     out.update(single_arm_summary.numbers(ev))
     out.update(published_comparison.numbers(ev))

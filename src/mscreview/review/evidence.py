@@ -52,6 +52,10 @@ MECH_ORDER = list(schema.MECHANISMS)
 SOURCE_ORDER = [s for s in schema.MSC_SOURCES if s != "not_applicable"]
 PRIMARY = {"method": "REML", "test": "knha"}
 
+#: Columns of an outcome family (population, product class, mechanism, instrument family; protocol 9.1),
+#: from the one place they are defined, :data:`mscreview.review.rules.DEFAULT_FAMILY`.
+FAMILY = list(rules.DEFAULT_FAMILY)
+
 #: Fields of a pooled result the text may cite (:func:`fit_numbers`).
 FIT_FIELDS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "pvalue", "tau2", "i2", "q",
               "q_pvalue", "k", "method", "test")
@@ -116,6 +120,16 @@ def spaced(s) -> str:
 def slug(text: str) -> str:
     """File-name form of a family name: ``"clinical / msc / function"`` -> ``clinical_msc_function``."""
     return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
+
+
+def family_parts(values) -> list:
+    """The non-empty parts of a family key (the instrument family is '' outside clinical function)."""
+    return [v for v in values if isinstance(v, str) and v != "" or not isinstance(v, str) and pd.notna(v)]
+
+
+def family_name(values) -> str:
+    """Display name of a family: ``"clinical / msc / function / GMFM"``."""
+    return " / ".join(str(v) for v in family_parts(values))
 
 
 def result_key(*parts) -> str:
@@ -193,7 +207,7 @@ def pooled_by_mechanism(ev: Evidence, method: str = "REML", test: str = "knha") 
     pb = rules.pooled_by(prim, method=method, test=test)
     if method == PRIMARY["method"] and test == PRIMARY["test"]:
         for _, r in pb.iterrows():
-            base = result_key("pooled", r["population"], r["product_class"], r["mechanism"])
+            base = result_key("pooled", *family_parts([r[c] for c in FAMILY]))
             nums[f"{base}.k"] = int(r["k"])
             nums[f"{base}.pooled"] = bool(r["pooled"])
             if r["pooled"]:
@@ -203,13 +217,13 @@ def pooled_by_mechanism(ev: Evidence, method: str = "REML", test: str = "knha") 
     return pb, nums
 
 
-def pooled_families(ev: Evidence) -> list[tuple[str, str, str]]:
-    """(population, product class, mechanism) of every family with a pooled estimate."""
+def pooled_families(ev: Evidence) -> list[tuple[str, str, str, str]]:
+    """(population, product class, mechanism, instrument family) of every family with a pooled estimate."""
     pb = pooled_by_mechanism(ev)
     if pb.empty:
         return []
     pb = pb[pb["pooled"]]
-    return [tuple(x) for x in pb[["population", "product_class", "mechanism"]].itertuples(index=False)]
+    return [tuple(x) for x in pb[FAMILY].itertuples(index=False)]
 
 
 def months_of(r) -> float:
@@ -219,13 +233,17 @@ def months_of(r) -> float:
     return round(d / (365.25 / 12), 1) if np.isfinite(d) else np.nan
 
 
-def gmfm_effects(ev: Evidence) -> pd.DataFrame:
-    """Controlled clinical GMFM effects (SMD, > 0 favours MSC) with the timepoint in months."""
-    e = ev.effects
+def gmfm_effects(ev: Evidence, effects: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Controlled clinical effects of the GMFM instrument family (SMD, > 0 favours MSC; protocol 9.1)
+    with the timepoint in months; ``effects`` defaults to the primary effect table."""
+    e = ev.effects if effects is None else effects
+    if e.empty or "instrument_family" not in e.columns:
+        return e.iloc[0:0].assign(months=pd.Series(dtype=float), label=pd.Series(dtype=str))
     g = e[(e["population"] == "clinical") & (e["product_class"] == "msc")
-          & e["outcome"].astype("string").str.upper().str.startswith("GMFM")].copy()
+          & (e["instrument_family"] == "GMFM")].copy()
     g["months"] = [months_of(r) for r in g.to_dict("records")]
-    g["label"] = [f"{r.study_id} ({r.outcome})" for r in g.itertuples()]
+    g["label"] = [f"{r.study_id} ({'GMFM, version not stated' if r.instrument == 'GMFM-unstated' else r.instrument})"
+                  for r in g.itertuples()]
     return g.sort_values(["months", "study_id"]).reset_index(drop=True)
 
 
@@ -235,10 +253,11 @@ def families_for_robustness(ev: Evidence) -> dict[str, pd.DataFrame]:
     out = {}
     prim = primary_effects(ev)
     for fam in pooled_families(ev):
-        g = prim[(prim["population"] == fam[0]) & (prim["product_class"] == fam[1]) & (prim["mechanism"] == fam[2])]
-        out[" / ".join(fam)] = g.reset_index(drop=True)
+        g = prim[(prim[FAMILY] == pd.Series(fam, index=FAMILY)).all(axis=1)]
+        out[family_name(fam)] = g.reset_index(drop=True)
     gm = gmfm_effects(ev)
+    seen = [set(g["row_id"]) for g in out.values()]
     for m, sg in gm.groupby("months", sort=True):
-        if len(sg) >= 2:
+        if len(sg) >= 2 and set(sg["row_id"]) not in seen:   # the GMFM family is often one of the timepoints
             out[f"clinical GMFM at {m:g} months"] = sg.reset_index(drop=True)
     return out

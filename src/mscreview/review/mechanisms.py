@@ -15,18 +15,19 @@ from ..engine.multilevel import rma_mv
 from ..engine.rma import rma
 from ..engine.robust import coef_test
 from . import rules
-from .evidence import (Evidence, FigureSpec, MECH_ORDER, PRIMARY, cites, pooled_by_mechanism,
+from .evidence import (FAMILY, Evidence, FigureSpec, MECH_ORDER, PRIMARY, cites, family_parts, pooled_by_mechanism, slug,
                        pooled_families, prefixed, primary_effects, result_key, spaced)
 
 
-def forest_data(ev: Evidence, population: str, product_class: str, mechanism: str) -> dict:
+def forest_data(ev: Evidence, population: str, product_class: str, mechanism: str,
+                instrument_family: str = "") -> dict:
     """Keyword arguments for :func:`mscreview.output.plotting.forest`: the primary effects of one
     family, grouped by MSC source, with the pooled estimate and prediction interval."""
     prim = primary_effects(ev)
     g = prim[(prim["population"] == population) & (prim["product_class"] == product_class)
-             & (prim["mechanism"] == mechanism)].copy()
+             & (prim["mechanism"] == mechanism) & (prim["instrument_family"] == instrument_family)].copy()
     if g.empty:
-        raise ValueError(f"no effect sizes for {population}/{product_class}/{mechanism}")
+        raise ValueError(f"no effect sizes for {population}/{product_class}/{mechanism}/{instrument_family}")
     g["label"] = [f"{r.study_id} ({r.outcome}, {timepoint_text(r)})" for r in g.itertuples()]
     g = g.sort_values(["msc_source", "study_id"])
     pooled = []
@@ -43,7 +44,8 @@ def forest_data(ev: Evidence, population: str, product_class: str, mechanism: st
                        "k": f.k, "i2": f.i2})
     return {"data": g, "label": "label", "group": "msc_source", "pooled": pooled,
             "xlabel": "Standardised mean difference (Hedges' g); > 0 favours MSC",
-            "title": f"{spaced(population).capitalize()}, {spaced(product_class)}: {spaced(mechanism)}"}
+            "title": f"{spaced(population).capitalize()}, {spaced(product_class)}: {spaced(mechanism)}"
+                     + (f" ({instrument_family})" if instrument_family else "")}
 
 
 def timepoint_text(r) -> str:
@@ -64,9 +66,9 @@ def all_effects_multilevel(ev: Evidence) -> pd.DataFrame:
     rows = []
     if e.empty:
         return pd.DataFrame(), nums
-    for key, g in e.groupby(["population", "product_class", "mechanism"], sort=True):
+    for key, g in e.groupby(FAMILY, sort=True):
         cohorts = g["cohort_id"].where(g["cohort_id"].notna(), g["study_id"])
-        rec = dict(zip(["population", "product_class", "mechanism"], key))
+        rec = dict(zip(FAMILY, key))
         rec.update(effects=len(g), cohorts=int(cohorts.nunique()))
         if cohorts.nunique() < 2:
             rec["note"] = "effects from one cohort: no between-study model"
@@ -78,7 +80,7 @@ def all_effects_multilevel(ev: Evidence) -> pd.DataFrame:
                        sigma2_within=f.sigma2[1], cr2_se=float(r.se[0]), cr2_df=float(r.df[0]),
                        cr2_ci_low=float(r.ci_low[0]), cr2_ci_high=float(r.ci_high[0]), cr2_pvalue=float(r.pvalue[0]),
                        note="CR2 with few clusters has few degrees of freedom" if cohorts.nunique() < 5 else "")
-            base = result_key("multilevel", *key)
+            base = result_key("multilevel", *family_parts(key))
             nums.update(prefixed(base, {"effects": len(g), "cohorts": int(cohorts.nunique()), "estimate": f.estimate,
                                       "cr2_ci_low": float(r.ci_low[0]), "cr2_ci_high": float(r.ci_high[0]),
                                       "cr2_df": float(r.df[0])}))
@@ -234,8 +236,12 @@ def family_overview(ev: Evidence) -> pd.DataFrame:
     pb = pooled_by_mechanism(ev)
     out = sd.reset_index()
     if not pb.empty:
-        out = out.merge(pb[["population", "product_class", "mechanism", "k", "pooled", "reason"]]
-                        .rename(columns={"k": "studies_with_smd"}),
+        # direction families are not split by instrument: count the instrument families' studies together
+        pbm = (pb.groupby(["population", "product_class", "mechanism"])
+               .agg(k=("study_ids", lambda s: len(set(";".join(s).split(";")))), pooled=("pooled", "any"),
+                    reason=("reason", lambda s: "; ".join(sorted(set(x for x in s if x)))))
+               .reset_index())
+        out = out.merge(pbm.rename(columns={"k": "studies_with_smd"}),
                         on=["population", "product_class", "mechanism"], how="left")
     else:
         out["studies_with_smd"] = 0
@@ -293,7 +299,7 @@ def forest_figures(ev: Evidence) -> list[FigureSpec]:
     out = []
     for fam in pooled_families(ev):
         kw = forest_data(ev, *fam)
-        name = "forest_" + "_".join(fam)
+        name = "forest_" + "_".join(slug(p) for p in family_parts(fam))
         out.append(FigureSpec(name, f"Forest plot, {kw['title']}: one effect per study (protocol rule), "
                               "grouped by MSC source; diamond: random-effects estimate (REML + Hartung-Knapp); "
                               "dashed line: 95% prediction interval where k >= 3.", "forest", kw,

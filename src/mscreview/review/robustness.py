@@ -14,7 +14,7 @@ from ..diagnostics.gosh import gosh
 from ..engine import bayes
 from ..engine.rma import rma
 from . import rules
-from .evidence import (Evidence, FigureSpec, MIN_K_LEAVE1OUT, MIN_K_SMALL_STUDY, PRIMARY, cites,
+from .evidence import (FAMILY, Evidence, FigureSpec, MIN_K_LEAVE1OUT, MIN_K_SMALL_STUDY, PRIMARY, cites,
                        families_for_robustness, prefixed, result_key, slug)
 
 
@@ -187,14 +187,13 @@ def sensitivity_variants(ev: Evidence) -> pd.DataFrame:
     for name, e in variants.items():
         pb = pooled(e)
         for _, r in pb.iterrows() if not pb.empty else []:
-            rows.append({"variant": name, "population": r["population"], "product_class": r["product_class"],
-                         "mechanism": r["mechanism"], "k": int(r["k"]), "pooled": bool(r["pooled"]),
+            rows.append({"variant": name, **{c: r[c] for c in FAMILY}, "k": int(r["k"]), "pooled": bool(r["pooled"]),
                          "estimate": r.get("estimate"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")})
     out = pd.DataFrame(rows)
     if not out.empty:
         sig = out.assign(sig=(out["ci_low"] > 0) | (out["ci_high"] < 0))
-        base = sig[sig["variant"] == "primary"].set_index(["population", "product_class", "mechanism"])["sig"]
-        other = sig[sig["variant"] != "primary"].set_index(["population", "product_class", "mechanism"])
+        base = sig[sig["variant"] == "primary"].set_index(FAMILY)["sig"]
+        other = sig[sig["variant"] != "primary"].set_index(FAMILY)
         changed = sum(1 for idx, r in other.iterrows() if idx in base.index and bool(base.loc[idx]) != bool(r["sig"]))
         nums["robustness.variants.count"] = int(out["variant"].nunique())
         nums["robustness.variants.conclusion_changes"] = int(changed)

@@ -33,6 +33,8 @@ from scipy import stats
 
 from ..engine import convert
 from ..engine.effectsize import escalc
+from ..engine.smdconvert import smd_from_between_group
+from ..data import schema
 from ..data.validate import says_digitised
 
 __all__ = ["effect_table", "direction_table", "study_directions", "sign_test", "SignTestResult", "swim_direction",
@@ -142,9 +144,13 @@ def _shared_controls(ex: pd.DataFrame) -> pd.Series:
     return k.astype(int)
 
 
+_OTHER_READING = {"SD": "SEM", "SEM": "SD"}
+
+
 def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = "SMD", *,
                  split_shared_controls: bool = True, unstated_dispersion: str = "exclude",
-                 reported_effect_types=None):
+                 reported_effect_types=None, doubtful_dispersion: str = "as_labelled",
+                 between_group_smd: str = "ci"):
     """Effect sizes of the extracted rows, and the rows that give none, with reasons.
 
     Parameters
@@ -166,6 +172,11 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         missing (default: only ``measure`` itself). E.g. ``("MD", "beta")`` with
         ``measure="MD"`` accepts a regression-adjusted mean difference; the conversion column
         says so.
+    doubtful_dispersion : {"as_labelled", "other_reading"}
+        Rows with a ``dispersion_doubt`` read as labelled, or SD as SEM and SEM as SD (protocol 9.3).
+    between_group_smd : {"ci", "reported_d"}
+        SMD of a between-group MD/beta with a 95% CI and per-arm n: through the SD recovered from the
+        CI, or the reported ``effect_std`` (protocol 9.2; :func:`mscreview.engine.smdconvert.smd_from_between_group`).
 
     Returns
     -------
@@ -190,6 +201,8 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         raise ValueError(f"measure {measure!r} not supported; use one of {CONTINUOUS_MEASURES + EVENT_MEASURES}")
     if unstated_dispersion not in ("exclude", "SD", "SEM"):
         raise ValueError("unstated_dispersion must be 'exclude', 'SD' or 'SEM'")
+    if doubtful_dispersion not in ("as_labelled", "other_reading") or between_group_smd not in ("ci", "reported_d"):
+        raise ValueError("doubtful_dispersion: 'as_labelled' or 'other_reading'; between_group_smd: 'ci' or 'reported_d'")
     accepted = (measure,) if reported_effect_types is None else tuple(reported_effect_types)
     ex = extracted.reset_index(drop=True)
     st = studies.drop_duplicates("study_id").set_index("study_id")
@@ -242,6 +255,9 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         else:
             dispersion = row.get("dispersion_type")
             dispersion = dispersion if isinstance(dispersion, str) else ""
+            reread = (doubtful_dispersion == "other_reading" and dispersion in _OTHER_READING
+                      and bool(str(row.get("dispersion_doubt") or "").strip()))
+            dispersion = _OTHER_READING[dispersion] if reread else dispersion
             m1, s1, c1 = _arm_sd(row, "1", dispersion, unstated_dispersion)
             m2, s2, c2 = _arm_sd(row, "2", dispersion, unstated_dispersion)
             have_group = not (np.isnan(m1) or np.isnan(s1) or np.isnan(m2) or np.isnan(s2))
@@ -253,6 +269,16 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
             if have_group:
                 rec.update(m1i=m1, sd1i=s1, m2i=m2, sd2i=s2)
                 conversion = c1 if c1 == c2 else f"{c1}; {c2}"
+                if reread:
+                    conversion += f"; doubtful label read as {dispersion} (other reading)"
+            elif measure == "SMD" and etype in ("MD", "beta") and not np.isnan([e, lo, hi, n1, n2]).any():
+                try:
+                    yi, vi, conversion = smd_from_between_group(e, lo, hi, n1, n2, _num(row.get("effect_std")),
+                                                                between_group_smd)
+                except ValueError as err:
+                    skip(f"reported {etype}: {err}")
+                    continue
+                rec.update(yi_reported=yi, vi_reported=vi)
             elif etype in accepted and not (np.isnan(e) or np.isnan(lo) or np.isnan(hi)):
                 yi, vi = convert.conv_wald(e, lo, hi, transf=np.log if measure == "ROM" else None)
                 rec.update(yi_reported=float(yi[0]), vi_reported=float(vi[0]))
@@ -282,6 +308,9 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         for c in ("mechanism", "outcome", "outcome_detail", "unit", "timepoint", "timepoint_unit",
                   "comparison_type", "score_type", "control_group_id", "source_kind"):
             out[c] = row.get(c)
+        out["instrument"] = row.get("instrument") or ""
+        out["instrument_family"] = schema.instrument_family(row.get("instrument"))
+        out["dispersion_doubt"] = row.get("dispersion_doubt") or ""
         out["timepoint_days"] = timepoint_days(row.get("timepoint"), row.get("timepoint_unit"))
         out["higher_is_better"] = hib
         out.update(rec)
@@ -527,15 +556,16 @@ def sign_test(study_dirs: pd.DataFrame, confidence_level: float = 0.95) -> SignT
 # one effect per study per family; pooling
 # ---------------------------------------------------------------------------
 
-DEFAULT_FAMILY = ("population", "product_class", "mechanism")
+#: Outcome family (protocol 9.1; instrument family '' without an instrument): every pooled result uses it.
+DEFAULT_FAMILY = ("population", "product_class", "mechanism", "instrument_family")
 
 
 def primary_effects(effects: pd.DataFrame, family=DEFAULT_FAMILY) -> pd.DataFrame:
     """One effect per study (cohort) per outcome family, by the protocol rule (section 6.4).
 
-    1. Within the family, outcomes (case-insensitive) are ranked by the number of cohorts that
-       report them, most frequent first, ties alphabetical; each cohort contributes its
-       highest-ranked outcome.
+    1. Within the family, outcomes (an ``instrument`` where given, else the outcome name) are ranked
+       by the number of cohorts reporting them; ties by :data:`mscreview.data.schema.INSTRUMENTS`
+       order (never alphabetical across instruments, protocol 9.1), else alphabetical.
     2. Within that outcome, the latest timepoint (in days).
     3. Within that timepoint, the first-listed row (lowest ``row_id``).
 
@@ -554,11 +584,18 @@ def primary_effects(effects: pd.DataFrame, family=DEFAULT_FAMILY) -> pd.DataFram
     """
     family = list(family)
     e = effects.copy()
+    e = e.assign(**{c: "" for c in family if c not in e.columns})
     e["_outcome"] = e["outcome"].astype("string").str.lower().str.strip()
+    order = {k: i for i, k in enumerate(schema.INSTRUMENTS)}
+    inst = e["instrument"].fillna("").astype(str) if "instrument" in e.columns else pd.Series("", index=e.index)
+    e["_outcome"] = e["_outcome"].where(inst == "", "instrument:" + inst)
+    e["_registry"] = [order.get(i, len(order)) for i in inst]
     e["_cohort"] = e["cohort_id"].where(e["cohort_id"].notna(), e["study_id"])
     freq = (e.drop_duplicates(family + ["_outcome", "_cohort"])
-            .groupby(family + ["_outcome"], dropna=False).size().rename("_freq").reset_index())
-    freq = freq.sort_values(family + ["_freq", "_outcome"], ascending=[True] * len(family) + [False, True])
+            .groupby(family + ["_outcome"], dropna=False)
+            .agg(_freq=("_cohort", "size"), _registry=("_registry", "min")).reset_index())
+    freq = freq.sort_values(family + ["_freq", "_registry", "_outcome"],
+                            ascending=[True] * len(family) + [False, True, True])
     freq["outcome_rank"] = freq.groupby(family, dropna=False).cumcount() + 1
     e = e.merge(freq[family + ["_outcome", "outcome_rank"]], on=family + ["_outcome"], how="left")
     e["_tp"] = e["timepoint_days"].fillna(-np.inf)
@@ -566,7 +603,7 @@ def primary_effects(effects: pd.DataFrame, family=DEFAULT_FAMILY) -> pd.DataFram
     e = e.sort_values(family + ["_cohort", "outcome_rank", "_tp", "row_id"],
                       ascending=[True] * len(family) + [True, True, False, True])
     out = e.drop_duplicates(family + ["_cohort"], keep="first")
-    return out.drop(columns=["_outcome", "_cohort", "_tp"]).sort_values(family + ["study_id"]).reset_index(drop=True)
+    return out.drop(columns=["_outcome", "_cohort", "_tp", "_registry"]).sort_values(family + ["study_id"]).reset_index(drop=True)
 
 
 def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML", test: str = "knha",
@@ -596,6 +633,7 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
     from ..engine.rma import rma
 
     by = list(by)
+    effects = effects.assign(**{c: "" for c in by if c not in effects.columns})
     rows = []
     num = ["estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "pvalue", "tau2", "i2", "q", "q_pvalue"]
     for key, g in effects.groupby(by, dropna=False, sort=True):

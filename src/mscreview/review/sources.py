@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..engine.rma import rma, subgroup
 from . import rules
-from .evidence import Evidence, FigureSpec, MIN_K_METAREG, PRIMARY, cites, primary_effects, result_key, spaced
+from .evidence import FAMILY, Evidence, FigureSpec, MIN_K_METAREG, PRIMARY, cites, primary_effects, result_key, spaced
 
 
 @cites
@@ -49,7 +49,7 @@ def source_subgroups(ev: Evidence) -> pd.DataFrame:
     why it cannot be done (fewer than two sources with at least 2 studies each)."""
     nums: dict = {}
     prim = primary_effects(ev)
-    fam_cols = ["population", "product_class", "mechanism"]
+    fam_cols = FAMILY
     keep = ["row", "subgroup", "k", "estimate", "ci_low", "ci_high", "tau2", "i2", "statistic", "df", "pvalue"]
     parts = []
     n_done = 0
@@ -101,7 +101,7 @@ def meta_regression_feasibility(ev: Evidence) -> pd.DataFrame:
             col = mod if mod in st else None
             vals = prim["study_id"].map(st[col]) if col else pd.Series(dtype=object)
             k = int(vals.notna().sum())
-        per_family = (prim.groupby(["population", "product_class", "mechanism"]).size().max()
+        per_family = (prim.groupby(FAMILY).size().max()
                       if not prim.empty else 0)
         feasible = min(k, int(per_family)) >= MIN_K_METAREG
         rows.append({"moderator": text, "effects_with_moderator": k,
@@ -124,8 +124,8 @@ def bubble_figures(ev: Evidence) -> list[FigureSpec]:
     if not feas["feasible"].any():
         return out
     st = ev.studies.set_index("study_id")
-    fam = prim.groupby(["population", "product_class", "mechanism"]).size().idxmax()
-    g = prim[(prim["population"] == fam[0]) & (prim["product_class"] == fam[1]) & (prim["mechanism"] == fam[2])]
+    fam = prim.groupby(FAMILY).size().idxmax()
+    g = prim[(prim[FAMILY] == pd.Series(fam, index=FAMILY)).all(axis=1)]
     g = g.assign(log10_dose=np.log10(pd.to_numeric(g["study_id"].map(st["dose"]))))
     g = g[g["log10_dose"].notna()]
     if len(g) >= MIN_K_METAREG:
