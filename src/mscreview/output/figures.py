@@ -409,6 +409,27 @@ def read_records(stage: Path) -> list[dict]:
     return sorted(recs.values(), key=lambda r: (r["notebook"], r["name"]))
 
 
+_README_ROW = re.compile(r"^\| `([^`]+)` \| (.*) \| `notebooks/([^`]+)\.ipynb` \| "
+                        r"([0-9.]+) x ([0-9.]+) \| `([0-9a-f]+)` \|$")
+
+
+def read_readme(path: Path) -> list[dict]:
+    """Records of an existing ``figures/README.md`` (what :func:`readme` wrote; a partial build
+    updates them). The files are those of ``figures/`` named after the figure."""
+    path = Path(path)
+    out = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = _README_ROW.match(line)
+            if m:
+                name = m.group(1)
+                files = sorted(f"figures/{p.name}" for p in path.parent.glob(f"{name}.*"))
+                out.append({"name": name, "caption": m.group(2).replace("\\|", "|"), "notebook": m.group(3),
+                            "width_mm": float(m.group(4)), "height_mm": float(m.group(5)),
+                            "data_hash": m.group(6), "files": files})
+    return out
+
+
 def readme(records: list[dict]) -> str:
     """Text of ``figures/README.md`` from figure records (deterministic)."""
     lines = [
