@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .figures import style
-from .plotbase import ROB_STYLE, styled, axes
+from .plotbase import ROB_STYLE, styled, axes, label
 
 # ---------------------------------------------------------------------------
 # Risk of bias (robvis style)
@@ -44,7 +44,9 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
     df = _rob_rows(rob, tool, "rob_traffic_light")
     doms = _rob_domains(df, tool, domain)
     studies = list(dict.fromkeys(df[study].tolist()))
-    fig, ax = axes(ax, width, 22.0 + 3.6 * len(studies))
+    # room under the axis for the domain names, written vertically (no two can collide)
+    longest = max(len(label(d, "rob_domain")) for d in doms)
+    fig, ax = axes(ax, width, 16.0 + 3.6 * len(studies) + 1.3 * longest)
     # one collection per judgement (circles) and per symbol: hundreds of cells stay fast to draw
     x = df[domain].map({d: i for i, d in enumerate(doms)}).to_numpy(float)
     y = df[study].map({s: len(studies) - 1 - i for i, s in enumerate(studies)}).to_numpy(float)
@@ -54,7 +56,7 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
         color, sym = ROB_STYLE.get(j, ("#DDDDDD", "?"))
         ax.scatter(x[m], y[m], s=38, color=color, edgecolor="black", lw=0.3, zorder=2)
         ax.scatter(x[m], y[m], s=12, marker=_SYMBOL_MARKERS[sym], color="black", lw=0.6, zorder=3)
-    ax.set_xticks(range(len(doms)), [d.replace("_", " ") for d in doms], rotation=35, ha="right")
+    ax.set_xticks(range(len(doms)), [label(d, "rob_domain") for d in doms], rotation=90, ha="center")
     ax.set_yticks(range(len(studies)), studies[::-1])
     ax.set_xlim(-0.6, len(doms) - 0.4)
     ax.set_ylim(-0.6, len(studies) - 0.4)
@@ -64,7 +66,7 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
     from matplotlib.lines import Line2D
     present = [j for j in ROB_STYLE if j in set(df[judgement])]
     handles = [Line2D([], [], marker="o", ls="none", mfc=ROB_STYLE[j][0], mec="black", mew=0.3,
-                      label=f"{ROB_STYLE[j][1]} {j.replace('_', ' ')}") for j in present]
+                      label=f"{ROB_STYLE[j][1]} {label(j, 'rob_judgement')}") for j in present]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=5.5)
     ax.set_title(title or f"Risk of bias ({tool})")
     return fig
@@ -88,9 +90,9 @@ def rob_summary(rob, *, tool="SYRCLE", domain="domain", judgement="judgement", t
     for j in judg:
         vals = 100 * tab[j].to_numpy()
         ax.barh(ys, vals, left=left, color=ROB_STYLE.get(j, ("#DDDDDD", ""))[0], edgecolor="white", lw=0.4,
-                height=0.7, label=j.replace("_", " "))
+                height=0.7, label=label(j, "rob_judgement"))
         left += vals
-    ax.set_yticks(ys, [d.replace("_", " ") for d in doms])
+    ax.set_yticks(ys, [label(d, "rob_domain") for d in doms])
     ax.set_xlim(0, 100)
     ax.set_xlabel("Studies (%)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=5.5)

@@ -64,7 +64,7 @@ def gmfm_by_timepoint(ev: Evidence) -> pd.DataFrame:
 def gmfm_forest_data(ev: Evidence) -> dict:
     """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM by timepoint."""
     g = gmfm_effects(ev)
-    g["timepoint_group"] = [f"{m:g} months" for m in g["months"]]
+    g["timepoint_group"] = [f"{m:g} month{'' if m == 1 else 's'}" for m in g["months"]]
     pooled = []
     for grp, sg in g.groupby("timepoint_group", sort=False):
         if len(sg) >= 2:
@@ -251,7 +251,6 @@ def published_gmfm_forest_data(ev: Evidence) -> dict:
                   + (f", {r.timepoint}" if r.timepoint else "") + (f" (k = {int(r.k)})" if pd.notna(r.k) else "")
                   + (" [measure not stated]" if not r.measure else "")
                   for r in g.itertuples()]
-    g["label"] = [t if len(t) <= 72 else t[:69] + "..." for t in g["label"]]
     g["yi"] = g["estimate"]
     return {"data": g, "label": "label", "group": "group", "ci_low": "ci_low", "ci_high": "ci_high",
             "xlabel": "Pooled GMFM effect (SMD unless stated; > 0 favours cells)",
