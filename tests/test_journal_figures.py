@@ -257,3 +257,30 @@ class _no_warning:
     def __exit__(self, *exc):
         self._w.__exit__(*exc)
         return False
+
+
+def test_a_very_wide_study_interval_is_clipped_too():
+    # rows: three ordinary intervals (widths 1.0, 0.8, 1.2; median 1.0) and one of width 21 (> 4 x 1.0)
+    df = pd.DataFrame({"study_id": list("ABCD"), "yi": [0.5, 0.8, 1.0, 1.5],
+                       "ci_low": [0.0, 0.4, 0.4, -9.0], "ci_high": [1.0, 1.2, 1.6, 12.0]})
+    fig = plotting.forest(df, ci_low="ci_low", ci_high="ci_high")
+    lo, hi = fig.axes[0].get_xlim()
+    assert lo == pytest.approx(0.0 - 0.08) and hi == pytest.approx(1.6 + 0.08)   # 5% of 1.6
+    assert sorted(ln.get_marker() for ln in fig.axes[0].lines if ln.get_marker() in ("<", ">")) == ["<", ">"]
+
+
+def test_shared_value_gets_the_display_name_of_its_own_vocabulary():
+    fig = plotting.distribution(["intravenous", "other", "intrathecal", "other"])
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "Other route" in labels and "Other source" not in labels
+
+
+def test_traffic_light_wraps_domain_names_when_they_fit():
+    rob = pd.DataFrame({"tool": "RoB2", "study_id": np.repeat(["SynthA", "SynthB"], 6),
+                        "domain": ["randomisation", "deviations", "missing_data", "measurement",
+                                   "selection_of_result", "overall"] * 2, "judgement": "low"})
+    fig = plotting.rob_traffic_light(rob, tool="RoB2")
+    ticks = fig.axes[0].get_xticklabels()
+    assert ticks[0].get_text() == "Randomisation\nprocess" and ticks[0].get_rotation() == 0
+    with figures.style():
+        assert not figures.layout_problems(fig)

@@ -168,7 +168,7 @@ def test_distribution_and_posterior():
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels[0] == "Intravenous" and labels[-1] == "Not reported"   # most frequent on top
     fig2 = plotting.distribution([1e6, 5e6, 1e7], kind="hist", log=True, xlabel="cells")
-    assert fig2.axes[0].get_xlabel() == "log\u2081\u2080 cells"
+    assert fig2.axes[0].get_xlabel() == "Cells, log scale" and fig2.axes[0].get_xscale() == "log"
     x = np.linspace(-1, 1, 50)
     fig3 = plotting.posterior({"half-normal(0.5)": (x, np.exp(-x ** 2))})
     assert len(fig3.axes[0].lines) == 2

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .figures import PALETTE, new_figure
-from .plotbase import DIRECTION_STYLE, styled, axes
+from .plotbase import DIRECTION_STYLE, styled, axes, label
 
 # ---------------------------------------------------------------------------
 # SWiM: effect direction and harvest plots
@@ -60,7 +60,7 @@ def effect_direction(data, *, row="study_id", col="mechanism", direction="direct
         if p[6] > 1:
             ax.annotate(f"{p[6]}", (p[0], p[1]), xytext=(5, 0), textcoords="offset points", fontsize=5,
                         va="center", color="#444444")
-    ax.set_xticks(range(len(cols_)), [str(c).replace("_", " ") for c in cols_], rotation=30, ha="right")
+    ax.set_xticks(range(len(cols_)), [label(c) for c in cols_], rotation=30, ha="right")
     ax.set_yticks(range(len(rows_)), rows_[::-1])
     ax.set_xlim(-0.6, len(cols_) - 0.4)
     ax.set_ylim(-0.7, len(rows_) - 0.3)
@@ -113,7 +113,7 @@ def harvest(data, *, col="mechanism", direction="direction", significant="signif
                 a.bar(ci * slots + np.arange(len(s_)), hgt, width=0.8, color=colors[ci], lw=0)
         a.set_xticks([ci * slots + (slots - 2) / 2 for ci in range(3)], [lab for _, lab in cats], fontsize=5.5,
                      rotation=90)
-        a.set_title(str(c).replace("_", " "), fontsize=6)
+        a.set_title(label(c), fontsize=6)
         a.set_yticks([])
         a.spines["left"].set_visible(False)
         a.set_xlim(-1, 3 * slots - 1)

@@ -378,10 +378,12 @@ def layout_problems(fig) -> list[str]:
     for t, bb in boxes:
         if bb.x0 < -tol or bb.y0 < -tol or bb.x1 > W + tol or bb.y1 > H + tol:
             out.append(f"text {t.get_text()[:40]!r} is cut by the figure edge")
-    for i in range(len(boxes)):
-        ti, bi = boxes[i]
-        for j in range(i + 1, len(boxes)):
-            tj, bj = boxes[j]
+    # a box is exact for horizontal or vertical text only; slanted labels are checked against the edge
+    upright = [(t, bb) for t, bb in boxes if round(t.get_rotation()) % 90 == 0]
+    for i in range(len(upright)):
+        ti, bi = upright[i]
+        for j in range(i + 1, len(upright)):
+            tj, bj = upright[j]
             if (min(bi.x1, bj.x1) - max(bi.x0, bj.x0) > tol and min(bi.y1, bj.y1) - max(bi.y0, bj.y0) > tol):
                 out.append(f"texts {ti.get_text()[:40]!r} and {tj.get_text()[:40]!r} overlap")
     return out

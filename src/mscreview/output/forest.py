@@ -14,6 +14,10 @@ from .plotbase import label as _display
 # Forest plot
 # ---------------------------------------------------------------------------
 
+#: A study interval wider than this many times the median study interval (k >= 3) does not set the
+#: axis limits; it is clipped at them with an arrow, as metafor's ``alim``.
+WIDE = 4.0
+
 @styled
 def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id", group=None,
            pooled=None, weight=None, xlabel="Effect size", null=0.0, transf=None, xscale="linear",
@@ -38,8 +42,9 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
         Text under the axis left and right of ``null``.
 
     The x axis spans the study intervals (with the null and the pooled estimates); a pooled
-    interval or prediction interval reaching beyond is clipped at the axis limit with an arrow,
-    as metafor's ``alim`` does, so a k = 2 Hartung-Knapp diamond does not squash the studies.
+    interval or prediction interval reaching beyond, or a study interval more than :data:`WIDE`
+    times the median study interval, is clipped at the axis limit with an arrow, as metafor's
+    ``alim`` does, so a k = 2 Hartung-Knapp diamond does not squash the studies.
     Labels are wrapped for ``width`` (never cut) and each row grows with its lines.
 
     Returns
@@ -139,7 +144,17 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
 
     # axis limits from the study intervals (and the null and pooled estimates), as metafor's alim;
     # a pooled interval or prediction interval reaching further is clipped with an arrow
-    study_x = [v for i in range(len(df)) for v in (tf(lo[i]), tf(hi[i]), tf(est[i])) if np.isfinite(v)]
+    # a study interval more than WIDE times the median study interval is clipped too (e.g. a pooled
+    # k = 2 estimate shown as a row beside published estimates)
+    widths = np.asarray([tf(hi[i]) - tf(lo[i]) for i in range(len(df))], float)
+    if xscale == "log":
+        widths = np.log(np.asarray([tf(hi[i]) for i in range(len(df))], float)
+                        / np.asarray([tf(lo[i]) for i in range(len(df))], float))
+    fin = widths[np.isfinite(widths)]
+    limit_w = WIDE * float(np.median(fin)) if fin.size >= 3 else np.inf
+    study_x = [v for i in range(len(df))
+               for v in ((tf(est[i]),) if widths[i] > limit_w else (tf(lo[i]), tf(hi[i]), tf(est[i])))
+               if np.isfinite(v)]
     anchor = list(study_x)
     if null is not None:
         anchor.append(tf(null))

@@ -65,6 +65,16 @@ def label(value, vocabulary=None) -> str:
     return display_name(value, vocabulary)
 
 
+def vocabulary_of(values) -> str | None:
+    """The registry (:data:`mscreview.data.schema.DISPLAY_NAMES`) holding most of ``values``, so that
+    a value shared by several (``other``) gets the right display name; None when none holds any."""
+    from ..data.schema import DISPLAY_NAMES
+
+    keys = {str(v).strip().replace(" ", "_") for v in values}
+    best = max(DISPLAY_NAMES, key=lambda voc: len(keys & set(DISPLAY_NAMES[voc])))
+    return best if keys & set(DISPLAY_NAMES[best]) else None
+
+
 def plural(n, word: str, words: str | None = None) -> str:
     """``"1 month"``, ``"12 months"``, ``"1.5 months"`` (``words`` for an irregular plural)."""
     return f"{n:g} {word if n == 1 else (words or word + 's')}"

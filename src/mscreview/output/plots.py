@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .figures import PALETTE
-from .plotbase import VERDICT_STYLE, styled, axes, chars_for, label, width_mm, wrap
+from .plotbase import VERDICT_STYLE, styled, axes, chars_for, label, vocabulary_of, width_mm, wrap
 
 # ---------------------------------------------------------------------------
 # PRISMA 2020 flow diagram
@@ -223,20 +223,25 @@ def distribution(values, *, kind="bar", by=None, xlabel="", ylabel="Studies", lo
     if kind == "hist":
         v = pd.Series(values, dtype=float).dropna()
         v = v[v > 0] if log else v
-        data = np.log10(v) if log else v
-        sns.histplot(x=data.to_numpy(), bins=min(20, max(5, len(v))), color=PALETTE[0], edgecolor="white",
-                     linewidth=0.4, alpha=1.0, ax=ax)
-        ax.set_xlabel(f"log\u2081\u2080 {xlabel}" if log else xlabel)
+        # on a log axis the ticks read as doses (10^5, 10^6 ...), not as their logarithms
+        sns.histplot(x=v.to_numpy(), bins=min(20, max(5, len(v))), log_scale=bool(log), color=PALETTE[0],
+                     edgecolor="white", linewidth=0.4, alpha=1.0, ax=ax)
+        shown = xlabel[:1].upper() + xlabel[1:]
+        ax.set_xlabel(f"{shown}, log scale" if log and shown else shown)
         ax.set_ylabel(ylabel)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
-        s = pd.Series(values).fillna("Not reported").astype(str).map(lambda c: label(c, vocabulary))
+        raw = pd.Series(values)
+        voc = vocabulary or vocabulary_of(raw.dropna())
+        s = raw.fillna("Not reported").astype(str).map(lambda c: label(c, voc))
         order = s.value_counts().index.tolist()
         frame = pd.DataFrame({"value": pd.Categorical(s, categories=order, ordered=True)})
         if by is None:
             sns.countplot(data=frame, y="value", order=order, color=PALETTE[0], ax=ax, width=0.7)
         else:
-            grp = pd.Series(by, index=s.index).fillna("not reported").astype(str).map(lambda c: label(c))
+            gv = pd.Series(by, index=s.index)
+            gvoc = vocabulary_of(gv.dropna())
+            grp = gv.fillna("Not reported").astype(str).map(lambda c: label(c, gvoc))
             frame["group"] = grp.to_numpy()
             hue_order = list(dict.fromkeys(sorted(frame["group"])))
             sns.histplot(data=frame, y="value", hue="group", hue_order=hue_order, multiple="stack",

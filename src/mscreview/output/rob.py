@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .figures import style
-from .plotbase import ROB_STYLE, styled, axes, label
+from .plotbase import ROB_STYLE, styled, axes, label, width_mm, wrap
 
 # ---------------------------------------------------------------------------
 # Risk of bias (robvis style)
@@ -44,9 +44,15 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
     df = _rob_rows(rob, tool, "rob_traffic_light")
     doms = _rob_domains(df, tool, domain)
     studies = list(dict.fromkeys(df[study].tolist()))
-    # room under the axis for the domain names, written vertically (no two can collide)
-    longest = max(len(label(d, "rob_domain")) for d in doms)
-    fig, ax = axes(ax, width, 16.0 + 3.6 * len(studies) + 1.3 * longest)
+    # domain names under their column: wrapped when every word fits the column, else vertical
+    names = [label(d, "rob_domain") for d in doms]
+    wmm = width_mm(width) if ax is None else ax.figure.get_size_inches()[0] * 25.4
+    col_chars = int(0.7 * wmm / max(len(doms), 1) / (0.6 * 6.5 * 25.4 / 72))
+    vertical = any(len(w) > col_chars for n in names for w in n.split())
+    if not vertical:
+        names = [wrap(n, col_chars) for n in names]
+    room = 1.3 * max(len(n) for n in names) if vertical else 2.8 * max(n.count("\n") + 1 for n in names)
+    fig, ax = axes(ax, width, 18.0 + 3.6 * len(studies) + room)
     # one collection per judgement (circles) and per symbol: hundreds of cells stay fast to draw
     x = df[domain].map({d: i for i, d in enumerate(doms)}).to_numpy(float)
     y = df[study].map({s: len(studies) - 1 - i for i, s in enumerate(studies)}).to_numpy(float)
@@ -56,7 +62,8 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
         color, sym = ROB_STYLE.get(j, ("#DDDDDD", "?"))
         ax.scatter(x[m], y[m], s=38, color=color, edgecolor="black", lw=0.3, zorder=2)
         ax.scatter(x[m], y[m], s=12, marker=_SYMBOL_MARKERS[sym], color="black", lw=0.6, zorder=3)
-    ax.set_xticks(range(len(doms)), [label(d, "rob_domain") for d in doms], rotation=90, ha="center")
+    ax.set_xticks(range(len(doms)), names, rotation=90 if vertical else 0, ha="center",
+                  va="top")
     ax.set_yticks(range(len(studies)), studies[::-1])
     ax.set_xlim(-0.6, len(doms) - 0.4)
     ax.set_ylim(-0.6, len(studies) - 0.4)
