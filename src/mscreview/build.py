@@ -465,7 +465,8 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
     stage.mkdir(parents=True)
     env = dict(os.environ, MSCREVIEW_STAGE=str(stage), MSCREVIEW_ROOT=str(root), PYTHONHASHSEED="0")
     env.pop("MPLBACKEND", None)
-    log(f"Executing {len(nbs)} notebooks ({workers} at a time, each in a fresh kernel) ...")
+    log(f"Executing {len(nbs)} notebook{'s' if len(nbs) != 1 else ''} ({min(workers, len(nbs))} at a time, "
+        "each in a fresh kernel) ...")
     try:
         tfile = build_dir / "timings.json"
         try:
