@@ -108,3 +108,45 @@ def test_cli_sample_and_compare(tmp_path, capsys):
     assert a.loc["m1i", "n_compared"] == 5 and a.loc["m1i", "n_agree"] == 4
     d = pd.read_csv(root / agreement.DISAGREEMENT_FILE)
     assert d[["row_id", "field"]].values.tolist() == [["TrialB2019_03", "m1i"]]
+
+
+def test_kappa_se_and_ci_by_hand():
+    # 2x2 table, rater 1 in rows, rater 2 in columns: [[20, 5], [10, 15]], n = 50
+    a = ["y"] * 25 + ["n"] * 25
+    b = ["y"] * 20 + ["n"] * 5 + ["y"] * 10 + ["n"] * 15
+    # po = 35/50 = 0.7; rows 0.5, 0.5; columns 0.6, 0.4; pe = 0.5*0.6 + 0.5*0.4 = 0.5
+    # kappa = (0.7 - 0.5) / (1 - 0.5) = 0.4
+    # Fleiss, Cohen & Everitt (1969) large-sample variance (not under H0), k = 0.4:
+    #   A = 0.4*(1 - (0.5+0.6)*0.6)^2 + 0.3*(1 - (0.5+0.4)*0.6)^2 = 0.04624 + 0.06348 = 0.10972
+    #   B = 0.6^2 * (0.1*(0.6+0.5)^2 + 0.2*(0.4+0.5)^2) = 0.36 * 0.283 = 0.10188
+    #   C = (0.4 - 0.5*0.6)^2 = 0.01
+    #   var = (A + B - C) / (n (1 - pe)^2) = 0.2016 / 12.5 = 0.016128
+    se = math.sqrt(0.016128)
+    k = agreement.kappa_ci(a, b)
+    assert k.kappa == pytest.approx(0.4, abs=1e-12)
+    assert k.kappa == pytest.approx(agreement.cohen_kappa(a, b), abs=1e-12)
+    assert k.se == pytest.approx(se, rel=1e-10)
+    assert (k.ci_low, k.ci_high) == pytest.approx((0.4 - 1.959963984540054 * se, 0.4 + 1.959963984540054 * se),
+                                                  rel=1e-10)
+    # a broken SE (the null-hypothesis SE, std_kappa0) would differ
+    assert abs(k.se - 0.13856) > 0.01   # std_kappa0 = sqrt(0.75 - 0.51) / (0.5 * sqrt(50))
+
+
+def test_kappa_ci_edge_cases():
+    nan = agreement.kappa_ci(list("aaa"), list("aaa"))            # pe = 1: undefined
+    assert all(math.isnan(v) for v in (nan.kappa, nan.se, nan.ci_low, nan.ci_high))
+    perfect = agreement.kappa_ci(list("abab"), list("abab"))
+    assert perfect.kappa == 1.0 and perfect.ci_high == 1.0 and perfect.se == pytest.approx(0.0, abs=1e-12)
+
+
+def test_agreement_table_has_kappa_se_and_ci(tables):
+    ex = tables["extracted"]
+    second = ex.copy()
+    second.loc[second.index[:3], "mechanism"] = "angiogenesis"
+    t = agreement.agreement(ex, second, fields=["mechanism", "m1i"]).set_index("field")
+    assert list(t.columns) == ["type", "n_compared", "n_agree", "percent", "kappa", "kappa_se", "kappa_ci_low",
+                               "kappa_ci_high", "n_unmatched"]
+    k = agreement.kappa_ci(ex["mechanism"], second["mechanism"])
+    assert t.loc["mechanism", "kappa_se"] == pytest.approx(k.se)
+    assert t.loc["mechanism", "kappa_ci_low"] < t.loc["mechanism", "kappa"] <= t.loc["mechanism", "kappa_ci_high"]
+    assert np.isnan(t.loc["m1i", "kappa_se"])

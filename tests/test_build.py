@@ -127,3 +127,59 @@ def test_cli_help_and_unknown_command():
     assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr
     r = subprocess.run([sys.executable, "-m", "mscreview", "build", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--force" in r.stdout
+
+
+# ---------------------------------------------------------------------------
+# build --only: a partial build (issue 9, item 6)
+# ---------------------------------------------------------------------------
+
+def test_only_without_a_full_build_leaves_the_manuscript_and_says_so_in_one_line(repo):
+    s = run(repo, notebooks=["02_b"])
+    assert [r.name for r in s.notebooks] == ["02_b"]
+    # the template cites synth.a, which only notebook 01 records
+    assert s.note == ("review/manuscript_template.md needs 1 number not recorded by this partial build; "
+                      "the manuscript was left as it was (run a full build).")
+    assert not (repo / "review" / "manuscript.md").exists()
+    assert json.loads((repo / "review" / "results.json").read_text()) == {"synth.b": 3}
+    text = s.text(repo)
+    assert s.note in text and "\n" not in s.note
+    assert "stamp" not in text                      # a partial build writes no stamp
+    assert not (repo / "build" / "stamp.json").exists()
+
+
+def test_only_after_a_full_build_updates_what_it_ran_and_keeps_the_rest(repo):
+    run(repo)
+    old_svg = (repo / "figures" / "synth_funnel.svg").read_bytes()
+    write_nb(repo / "notebooks" / "02_b.ipynb", [c.replace("'synth.b': 3", "'synth.b': 4") for c in GOOD_B])
+    s = run(repo, notebooks=["02"])                    # the number alone names the notebook
+    assert [r.name for r in s.notebooks] == ["02_b"]
+    # the other notebook's figure, table-index row and numbers stay
+    assert (repo / "figures" / "synth_funnel.svg").read_bytes() == old_svg
+    assert "| `synth_funnel` | Synthetic funnel |" in (repo / "figures" / "README.md").read_text()
+    assert "| `synth_table` |" in (repo / "review" / "tables" / "README.md").read_text()
+    assert json.loads((repo / "review" / "results.json").read_text()) == {"synth.a": 1.5, "synth.b": 4}
+    assert (repo / "review" / "manuscript.md").read_text() == "A is 1.5, B is 4.\n"
+    assert s.note.startswith("Partial build: the manuscript was re-rendered")
+
+
+def test_paths_printed_are_the_real_ones(repo, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    s = run(repo, build_dir=elsewhere)
+    text = s.text(repo)
+    assert f"copies with outputs in {elsewhere.resolve()}/notebooks/" in text
+    assert "build/notebooks" not in text
+    assert (elsewhere / "notebooks" / "01_a.ipynb").exists()
+    assert f"-> {elsewhere.resolve()}/stamp.json" in text
+
+
+def test_errors_are_sentences_not_reprs(repo):
+    with pytest.raises(B.BuildError) as e:
+        run(repo, notebooks=["09_nothing"])
+    assert str(e.value) == ("there is no notebook '09_nothing' in notebooks/; the notebooks are 01_a, 02_b.")
+    (repo / "review" / "manuscript_template.md").write_text("C is {{ synth.c }}.\n")
+    with pytest.raises(B.BuildError) as e:
+        run(repo)
+    msg = str(e.value)
+    assert msg == ("review/manuscript_template.md cites 1 number that no notebook recorded (synth.c); "
+                   "record them with report.save_numbers or correct the template.")
+    assert "KeyError" not in msg and "\\n" not in msg

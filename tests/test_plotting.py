@@ -49,7 +49,7 @@ def test_forest_with_subgroups_diamonds_and_prediction_interval():
     labels = [t.get_text() for t in ax.get_yticklabels()]
     # 2 headers + 6 studies + 2 subgroup diamonds + 2 gaps + overall
     assert len(labels) == 2 + 6 + 2 + 2 + 1
-    assert labels[0] == "umbilical cord" and labels[-1].startswith("Overall (k = 6, I\u00b2 = 30%)")
+    assert labels[0] == "Umbilical cord" and labels[-1].startswith("Overall (k = 6, I\u00b2 = 30%)")
     assert len(ax.patches) == 3  # three diamonds
     texts = [t.get_text() for t in ax.texts]
     assert any("PI [-0.10, 1.00]" in t for t in texts)
@@ -140,8 +140,8 @@ def test_prisma_flow_shows_counts():
               "included_studies": 30, "included_reports": 31}
     fig = plotting.prisma_flow(counts)
     text = "\n".join(t.get_text() for t in fig.axes[0].texts)
-    for s in ["(n = 150)", "database (n = 120)", "duplicate records (n = 20)", "Records screened\n(n = 130)",
-              "Reports excluded (n = 16)", "not msc (n = 10)", "(n = 30)"]:
+    for s in ["(n = 150)", "Databases (n = 120)", "duplicate records (n = 20)", "Records screened\n(n = 130)",
+              "Reports excluded (n = 16)", "Not MSC (n = 10)", "(n = 30)"]:
         assert s in text, s
 
 
@@ -159,7 +159,7 @@ def test_claims_verdicts():
                        "verdict": ["partly_supported", "not_verifiable"]})
     fig = plotting.claims_verdicts(df)
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "partly supported" in texts and "not verifiable" in texts and "C1" in texts
+    assert "Partly supported" in texts and "Not verifiable" in texts and "C1" in texts
 
 
 def test_gosh_and_leave1out():
@@ -175,9 +175,9 @@ def test_gosh_and_leave1out():
 def test_distribution_and_posterior():
     fig = plotting.distribution(["intravenous", "intrathecal", "intravenous", None], xlabel="Route")
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert labels[-1] == "intravenous"
+    assert labels[0] == "Intravenous" and labels[-1] == "Not reported"   # most frequent on top
     fig2 = plotting.distribution([1e6, 5e6, 1e7], kind="hist", log=True, xlabel="cells")
-    assert fig2.axes[0].get_xlabel() == "log10 cells"
+    assert fig2.axes[0].get_xlabel() == "Cells, log scale" and fig2.axes[0].get_xscale() == "log"
     x = np.linspace(-1, 1, 50)
     fig3 = plotting.posterior({"half-normal(0.5)": (x, np.exp(-x ** 2))})
     assert len(fig3.axes[0].lines) == 2

@@ -64,8 +64,16 @@ class BuildSummary:
     notebooks: list[NotebookRun] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)   # repo-relative path -> sha256
     plausibility_open: int | None = None                      # open plausibility findings (protocol 9.3)
+    build_dir: Path | None = None      # where the executed notebooks and the stamp are
+    out_root: Path | None = None       # where figures/ and review/ were published
+    note: str | None = None            # one line on what a partial build did with the manuscript
 
     def text(self, root: Path) -> str:
+        root = Path(root)
+        exec_dir = shown_path((self.build_dir or root / "build") / "notebooks", root)
+        out = self.out_root or root
+        fig_dir, tab_dir = shown_path(out / "figures", root), shown_path(out / "review" / "tables", root)
+        review = shown_path(out / "review", root)
         if self.skipped:
             return (f"Up to date: inputs unchanged (hash {self.inputs_hash[:12]}), outputs present; "
                     f"nothing rebuilt ({self.seconds:.2f} s). Use --force to rebuild.")
@@ -75,23 +83,36 @@ class BuildSummary:
             "",
             "Build summary",
             "=============",
-            f"Notebooks executed ({len(self.notebooks)}), copies with outputs in build/notebooks/:",
+            f"Notebooks executed ({len(self.notebooks)}), copies with outputs in {exec_dir}/:",
         ]
         for r in self.notebooks:
             lines.append(f"  {r.name:<34} {r.cells:3d} cells  {r.seconds:6.1f} s")
         nfig = sum(1 for p in self.outputs if p.startswith("figures/") and not p.endswith(".md"))
         lines += [
-            f"Figures: {len(figs)} figures, {nfig} files (PDF, SVG, PNG, TIFF) in figures/ "
-            f"(index: figures/README.md)",
-            f"Tables:  {len(tables)} tables (CSV, Markdown, LaTeX) in review/tables/",
-            "Numbers: review/results.json; manuscript: review/manuscript.md",
+            f"Figures: {len(figs)} figures, {nfig} files (PDF, SVG, PNG, TIFF) in {fig_dir}/ "
+            f"(index: {fig_dir}/README.md)",
+            f"Tables:  {len(tables)} tables (CSV, Markdown, LaTeX) in {tab_dir}/",
+            f"Numbers: {review}/results.json; manuscript: {review}/manuscript.md",
             (f"Plausibility: {self.plausibility_open} plausibility findings open "
              "(python -m mscreview validate lists them)" if self.plausibility_open is not None
              else "Plausibility: checks not run"),
-            f"Inputs hash {self.inputs_hash[:12]} -> build/{STAMP_NAME}",
-            f"Done in {self.seconds:.1f} s.",
         ]
+        if self.note:
+            lines.append(self.note)
+        else:
+            lines.append(f"Inputs hash {self.inputs_hash[:12]} -> "
+                         f"{shown_path((self.build_dir or root / 'build') / STAMP_NAME, root)}")
+        lines.append(f"Done in {self.seconds:.1f} s.")
         return "\n".join(lines)
+
+
+def shown_path(p: Path, root: Path) -> str:
+    """``p`` as the user should read it: relative to ``root`` when inside it, else absolute."""
+    p, root = Path(p).resolve(), Path(root).resolve()
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return str(p)
 
 
 # ---------------------------------------------------------------------------
@@ -272,34 +293,67 @@ async def _run_all(nbs: list[Path], workers: int, env: dict, exec_dir: Path, tim
 # Publishing
 # ---------------------------------------------------------------------------
 
-def _finalise(stage: Path, root: Path) -> None:
-    """Merge fragments and generate README, results.json and the manuscript in ``stage``."""
+def _finalise(stage: Path, root: Path, out_root: Path | None = None, partial: bool = False) -> str | None:
+    """Merge fragments and generate README, results.json and the manuscript in ``stage``.
+
+    A partial build (``partial``) starts from the published indexes and ``review/results.json`` of
+    ``out_root`` and updates them with what its notebooks recorded; the manuscript is re-rendered only
+    when every number it cites is known, otherwise the published one stays. Returns the one line
+    that says so (None for a full build).
+    """
     from .output import figures, manuscript, numbers, tables
 
+    out_root = Path(out_root) if out_root is not None else root
     (stage / "figures").mkdir(parents=True, exist_ok=True)
     recs = figures.read_records(stage)
+    tab = tables.table_records(stage)
+    results = numbers.merge_fragments(stage)
+    if partial:
+        new = {r["name"] for r in recs}
+        recs = sorted([r for r in figures.read_readme(out_root / "figures" / "README.md") if r["name"] not in new]
+                      + recs, key=lambda r: (r["notebook"], r["name"]))
+        tab = {**tables.read_index(out_root / "review" / "tables" / "README.md"), **tab}
+        rp = out_root / "review" / "results.json"
+        results = dict(sorted({**(json.loads(rp.read_text(encoding="utf-8")) if rp.is_file() else {}),
+                               **results}.items()))
     (stage / "figures" / "README.md").write_text(figures.readme(recs), encoding="utf-8")
     (stage / "review" / "tables").mkdir(parents=True, exist_ok=True)
-    (stage / "review" / "tables" / "README.md").write_text(tables.tables_readme(tables.table_records(stage)),
-                                                           encoding="utf-8")
-    results = numbers.merge_fragments(stage)
+    (stage / "review" / "tables" / "README.md").write_text(tables.tables_readme(tab), encoding="utf-8")
     (stage / "review").mkdir(parents=True, exist_ok=True)
     (stage / "review" / "results.json").write_text(numbers.dumps(results), encoding="utf-8")
     template = root / "review" / "manuscript_template.md"
-    if template.is_file():
-        text = manuscript.render_template(template.read_text(encoding="utf-8"), results,
-                                          source="review/manuscript_template.md")
-        (stage / "review" / "manuscript.md").write_text(text, encoding="utf-8")
+    if not template.is_file():
+        return None
+    text = template.read_text(encoding="utf-8")
+    missing = manuscript.missing_keys(text, results)
+    src = "review/manuscript_template.md"
+    if missing:
+        if partial:
+            return (f"{src} needs {len(missing)} number{'s' if len(missing) != 1 else ''} not recorded by this "
+                    f"partial build; the manuscript was left as it was (run a full build).")
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise BuildError(f"{src} cites {len(missing)} number{'s' if len(missing) != 1 else ''} that no notebook "
+                         f"recorded ({shown}); record them with report.save_numbers or correct the template.")
+    (stage / "review" / "manuscript.md").write_text(
+        manuscript.render_template(text, results, source=src), encoding="utf-8")
+    if partial:
+        return ("Partial build: the manuscript was re-rendered from the last full build's numbers updated "
+                "with this build's; run a full build before citing it.")
+    return None
 
 
-def _publish(stage: Path, out_root: Path) -> dict[str, str]:
-    """Move staged outputs into ``out_root``; return {relative path: sha256}."""
+def _publish(stage: Path, out_root: Path, partial: bool = False) -> dict[str, str]:
+    """Move staged outputs into ``out_root``; return {relative path: sha256}.
+
+    A full build replaces every generated file; a partial one (``partial``) replaces only the files
+    its notebooks wrote and keeps the others.
+    """
     out: dict[str, str] = {}
     # figures/: replace every generated file
     src_fig, dst_fig = stage / "figures", out_root / "figures"
     dst_fig.mkdir(parents=True, exist_ok=True)
     for p in dst_fig.iterdir():
-        if p.is_file() and p.name not in FIGURES_KEEP:
+        if p.is_file() and p.name not in FIGURES_KEEP and not partial:
             p.unlink()
     for p in sorted(src_fig.iterdir()):
         if p.is_file() and not p.name.startswith("."):
@@ -307,7 +361,14 @@ def _publish(stage: Path, out_root: Path) -> dict[str, str]:
             out[f"figures/{p.name}"] = _sha256(dst_fig / p.name)
     # review/tables/: replace the directory
     src_tab, dst_tab = stage / "review" / "tables", out_root / "review" / "tables"
-    if dst_tab.exists():
+    if partial and src_tab.is_dir():
+        dst_tab.mkdir(parents=True, exist_ok=True)
+        for p in sorted(src_tab.iterdir()):
+            if p.is_file() and not p.name.startswith("."):
+                os.replace(p, dst_tab / p.name)
+                out[f"review/tables/{p.name}"] = _sha256(dst_tab / p.name)
+        src_tab = stage / "nothing"
+    elif dst_tab.exists():
         shutil.rmtree(dst_tab)
     dst_tab.parent.mkdir(parents=True, exist_ok=True)
     if src_tab.is_dir():
@@ -320,6 +381,7 @@ def _publish(stage: Path, out_root: Path) -> dict[str, str]:
     for name in ("results.json", "manuscript.md"):
         s = stage / "review" / name
         if s.is_file():
+            (out_root / "review").mkdir(parents=True, exist_ok=True)
             os.replace(s, out_root / "review" / name)
             out[f"review/{name}"] = _sha256(out_root / "review" / name)
     return out
@@ -398,9 +460,19 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
 
     nbs = notebook_paths(root)
     if notebooks is not None:
-        nbs = [p for p in nbs if p.stem in set(notebooks)]
+        known = {p.stem: p for p in nbs}
+        # a name may be the stem, the file name, the path or just the number ("03")
+        picked = []
+        for n in notebooks:
+            stem = Path(n).stem
+            hits = [p for s_, p in known.items() if s_ == stem or s_.split("_")[0] == stem]
+            if not hits:
+                raise BuildError(f"there is no notebook {n!r} in {shown_path(root / 'notebooks', root)}/; "
+                                 f"the notebooks are {', '.join(known)}.")
+            picked += hits
+        nbs = [p for p in nbs if p in picked]
     if not nbs:
-        raise BuildError(f"no notebooks found in {root / 'notebooks'}")
+        raise BuildError(f"no notebooks found in {shown_path(root / 'notebooks', root)}/")
     build_dir.mkdir(parents=True, exist_ok=True)
     stage = build_dir / f"stage-{os.getpid()}"
     if stage.exists():
@@ -408,7 +480,8 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
     stage.mkdir(parents=True)
     env = dict(os.environ, MSCREVIEW_STAGE=str(stage), MSCREVIEW_ROOT=str(root), PYTHONHASHSEED="0")
     env.pop("MPLBACKEND", None)
-    log(f"Executing {len(nbs)} notebooks ({workers} at a time, each in a fresh kernel) ...")
+    log(f"Executing {len(nbs)} notebook{'s' if len(nbs) != 1 else ''} ({min(workers, len(nbs))} at a time, "
+        "each in a fresh kernel) ...")
     try:
         tfile = build_dir / "timings.json"
         try:
@@ -418,16 +491,18 @@ def build(root: Path | str | None = None, *, force: bool = False, workers: int =
         runs = asyncio.run(_run_all(nbs, workers, env, build_dir / "notebooks", timeout, progress, timings))
         timings.update({r.name: round(r.seconds, 2) for r in runs})
         tfile.write_text(json.dumps(timings, indent=1, sort_keys=True))
-        _finalise(stage, root)
-        outputs = _publish(stage, out_root)
+        partial = notebooks is not None
+        note = _finalise(stage, root, out_root, partial=partial)
+        outputs = _publish(stage, out_root, partial=partial)
     except BuildError:
         raise
     except Exception as exc:
-        raise BuildError(f"{type(exc).__name__}: {exc}") from exc
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise BuildError(f"publishing the outputs failed: {msg}") from exc
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    summary = BuildSummary(False, ihash, time.perf_counter() - t0, runs, outputs,
-                           plausibility_open=n_open if validate else None)
+    summary = BuildSummary(False, ihash, time.perf_counter() - t0, runs, outputs, build_dir=build_dir,
+                           out_root=out_root, note=note, plausibility_open=n_open if validate else None)
     if notebooks is None:
         (build_dir / STAMP_NAME).write_text(json.dumps(
             {"inputs": ihash, "outputs": outputs, "input_files": digests}, indent=1, sort_keys=True),
@@ -449,13 +524,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build-dir", default=None, metavar="DIR", help="stamp and executed notebooks (default build/)")
     args = ap.parse_args(argv)
     root = paths.ROOT
+    exec_dir = shown_path(Path(args.build_dir or root / "build") / "notebooks", root)
+    out = Path(args.out) if args.out else root
     try:
         s = build(root, force=args.force, workers=args.workers, notebooks=args.only,
                   progress=not args.no_progress, out_root=args.out, build_dir=args.build_dir)
     except BuildError as exc:
         print(f"\nBUILD FAILED: {exc}", file=sys.stderr)
-        print("Nothing was published; figures/ and review/ are unchanged. Executed copies (with the "
-              "error) are in build/notebooks/.", file=sys.stderr)
+        print(f"Nothing was published; {shown_path(out / 'figures', root)}/ and {shown_path(out / 'review', root)}/ "
+              f"are unchanged. Executed copies (with the error) are in {exec_dir}/.", file=sys.stderr)
         return 1
     print(s.text(root))
     return 0

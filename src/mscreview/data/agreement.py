@@ -8,12 +8,15 @@ rows with numbers (random, seed recorded) plus every row of the controlled clini
 References
 ----------
 Cohen J (1960). A coefficient of agreement for nominal scales. Educ Psychol Meas 20:37-46.
+Fleiss JL, Cohen J, Everitt BS (1969). Large sample standard errors of kappa and weighted kappa.
+Psychol Bull 72:323-327. (the standard error, as ``statsmodels.stats.inter_rater.cohens_kappa``)
 Buscemi N et al. (2006). Single data extraction generated more errors than double data
 extraction in systematic reviews. J Clin Epidemiol 59:697-703.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,7 @@ import pandas as pd
 from .. import paths
 from . import schema
 
-__all__ = ["DEFAULT_SEED", "draw_sample", "draw_nonnumeric_sample", "frozen_sample", "agreement", "cohen_kappa", "disagreements", "write_agreement"]
+__all__ = ["DEFAULT_SEED", "draw_sample", "draw_nonnumeric_sample", "frozen_sample", "agreement", "cohen_kappa", "kappa_ci", "KappaCI", "disagreements", "write_agreement"]
 
 DEFAULT_SEED = 20261126
 CONTROLLED_DESIGNS = ("rct", "nrsi_controlled")
@@ -84,6 +87,53 @@ def cohen_kappa(a, b) -> float:
     return float("nan") if math.isclose(pe, 1.0) else (po - pe) / (1 - pe)
 
 
+@dataclass(frozen=True)
+class KappaCI:
+    """Cohen's kappa with its large-sample standard error and confidence interval."""
+
+    kappa: float
+    se: float
+    ci_low: float
+    ci_high: float
+    confidence_level: float = 0.95
+
+
+def kappa_ci(a, b, confidence_level: float = 0.95) -> KappaCI:
+    """Cohen's kappa of two raters' labels with its SE and Wald CI, by statsmodels.
+
+    The two rating vectors are cross-tabulated over the union of their categories (missing values
+    are a category of their own, as in :func:`cohen_kappa`) and passed to
+    ``statsmodels.stats.inter_rater.cohens_kappa``; ``se`` is its ``std_kappa``, the asymptotic SE
+    without the null hypothesis (Fleiss, Cohen & Everitt 1969), and the CI is
+    ``kappa +- z_{(1+level)/2} * se``, clipped to [-1, 1]. All NaN when kappa is undefined (both
+    raters used a single category) or there is nothing to compare.
+    """
+    from scipy import stats
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    a = pd.Series(a, dtype="object").where(pd.notna(a), "(empty)").astype(str).to_numpy()
+    b = pd.Series(b, dtype="object").where(pd.notna(b), "(empty)").astype(str).to_numpy()
+    if len(a) != len(b):
+        raise ValueError("the two ratings differ in length")
+    nan = KappaCI(math.nan, math.nan, math.nan, math.nan, confidence_level)
+    if len(a) == 0:
+        return nan
+    cats = sorted(set(a) | set(b))
+    idx = {c: i for i, c in enumerate(cats)}
+    table = np.zeros((len(cats), len(cats)))
+    for x, y in zip(a, b):
+        table[idx[x], idx[y]] += 1
+    pe = float((table.sum(axis=1) @ table.sum(axis=0)) / table.sum() ** 2)
+    if math.isclose(pe, 1.0):
+        return nan
+    with np.errstate(invalid="ignore"):     # statsmodels takes the root of var_kappa itself
+        res = cohens_kappa(table, return_results=True)
+    # var_kappa is -1e-17 rather than 0 for perfect agreement (rounding): clip before the root
+    k, se = float(res.kappa), math.sqrt(max(float(res.var_kappa), 0.0))
+    z = float(stats.norm.isf((1 - confidence_level) / 2))
+    return KappaCI(k, se, max(-1.0, k - z * se), min(1.0, k + z * se), confidence_level)
+
+
 def _equal(x, y, type_: str) -> bool:
     xm, ym = pd.isna(x), pd.isna(y)
     if xm or ym:
@@ -109,8 +159,9 @@ def agreement(first: pd.DataFrame, second: pd.DataFrame, fields=None, key: str =
     Returns
     -------
     DataFrame
-        ``field, type, n_compared, n_agree, percent, kappa, n_unmatched``; ``kappa`` (Cohen) only
-        for categorical fields (a vocabulary or boolean), NaN otherwise.
+        ``field, type, n_compared, n_agree, percent, kappa, kappa_se, kappa_ci_low, kappa_ci_high,
+        n_unmatched``; ``kappa`` (Cohen) with its SE and 95% CI (:func:`kappa_ci`) only for
+        categorical fields (a vocabulary or boolean), NaN otherwise.
     """
     fields = list(DEFAULT_FIELDS if fields is None else fields)
     cols = {c.name: c for c in schema.EXTRACTED}
@@ -126,10 +177,13 @@ def agreement(first: pd.DataFrame, second: pd.DataFrame, fields=None, key: str =
         a, b = both[f + "_1"], both[f + "_2"]
         agree = [_equal(x, y, type_) for x, y in zip(a, b)]
         n = len(agree)
+        kc = kappa_ci(a, b) if categorical else KappaCI(np.nan, np.nan, np.nan, np.nan)
         rows.append({"field": f, "type": "categorical" if categorical else type_, "n_compared": n,
                      "n_agree": int(sum(agree)), "percent": 100.0 * sum(agree) / n if n else np.nan,
-                     "kappa": cohen_kappa(a, b) if categorical else np.nan, "n_unmatched": n_unmatched})
-    return pd.DataFrame(rows, columns=["field", "type", "n_compared", "n_agree", "percent", "kappa", "n_unmatched"])
+                     "kappa": kc.kappa, "kappa_se": kc.se, "kappa_ci_low": kc.ci_low,
+                     "kappa_ci_high": kc.ci_high, "n_unmatched": n_unmatched})
+    return pd.DataFrame(rows, columns=["field", "type", "n_compared", "n_agree", "percent", "kappa", "kappa_se",
+                                       "kappa_ci_low", "kappa_ci_high", "n_unmatched"])
 
 
 def disagreements(first: pd.DataFrame, second: pd.DataFrame, fields=None, key: str = "row_id") -> pd.DataFrame:

@@ -616,3 +616,70 @@ def to_datapackage() -> dict:
                       "title": "Creative Commons Attribution 4.0"}],
         "resources": resources,
     }
+
+
+# ---------------------------------------------------------------------------
+# Display names: the short label a figure or table prints for a vocabulary value (never the slug)
+# ---------------------------------------------------------------------------
+
+DISPLAY_NAMES = {
+    "mechanism": {"paracrine_trophic": "Paracrine/trophic", "immunomodulation": "Immunomodulation",
+                  "neuroregeneration": "Neuroregeneration", "metabolism": "Metabolism",
+                  "anti_apoptosis": "Anti-apoptosis", "function": "Function", "safety": "Safety"},
+    "msc_source": {"umbilical_cord": "Umbilical cord", "cord_blood": "Cord blood", "bone_marrow": "Bone marrow",
+                   "adipose": "Adipose tissue", "placenta": "Placenta", "other": "Other source",
+                   "unclear": "Not reported", "not_applicable": "Not MSC"},
+    "product": {"msc": "MSC", "msc_ev": "MSC extracellular vesicles", "msc_secretome": "MSC secretome",
+                "msc_derived_cells": "MSC-derived cells", "msc_modified": "Modified MSC", "not_msc": "Not MSC"},
+    "route": {"intravenous": "Intravenous", "intrathecal": "Intrathecal", "intraventricular": "Intraventricular",
+              "intracerebral": "Intracerebral", "intranasal": "Intranasal", "intraperitoneal": "Intraperitoneal",
+              "intra_arterial": "Intra-arterial", "mixed": "More than one route", "other": "Other route",
+              "unclear": "Not reported"},
+    "population": {"clinical": "Clinical", "preclinical": "Preclinical"},
+    "design": {"rct": "Randomised trial", "nrsi_controlled": "Non-randomised controlled", "single_arm": "Single-arm",
+               "retrospective": "Retrospective series", "case_report": "Case report",
+               "animal_controlled": "Controlled animal study", "other": "Other design"},
+    "exclusion_reason": {"not_msc": "Not MSC", "not_cp_model": "Not CP or a CP model",
+                         "no_control_or_outcome": "No relevant outcome", "review": "Review, not primary research",
+                         "duplicate_report": "Duplicate report of an included cohort",
+                         "not_retrieved": "Report could not be read", "other": "Other reason"},
+    "record_source": {"database": "Databases", "register": "Trial registers", "reading_list": "Reading list",
+                      "review_reference": "Reference lists of reviews", "citation_search": "Citation searching"},
+    "direction": {"favours_msc": "Favours MSC", "favours_control": "Favours control",
+                  "no_difference": "No difference", "mixed": "No clear direction"},
+    "verdict": dict(VERDICTS),
+    "rob_judgement": {"low": "Low", "some_concerns": "Some concerns", "moderate": "Moderate", "unclear": "Unclear",
+                      "high": "High", "serious": "Serious", "critical": "Critical",
+                      "no_information": "No information"},
+    "rob_domain": {"sequence_generation": "Sequence generation", "baseline_characteristics": "Baseline characteristics",
+                   "allocation_concealment": "Allocation concealment", "random_housing": "Random housing",
+                   "caregiver_blinding": "Blinding of caregivers", "random_outcome_assessment":
+                   "Random outcome assessment", "assessor_blinding": "Blinding of assessors",
+                   "incomplete_outcome_data": "Incomplete outcome data", "selective_reporting": "Selective reporting",
+                   "other_bias": "Other bias", "randomisation": "Randomisation process",
+                   "deviations": "Deviations from interventions", "missing_data": "Missing outcome data",
+                   "measurement": "Measurement of the outcome", "selection_of_result": "Selection of the result",
+                   "overall": "Overall", "confounding": "Confounding", "selection": "Selection of participants",
+                   "classification": "Classification of interventions"},
+    "timepoint_unit": {"hours": "hours", "days": "days", "weeks": "weeks", "months": "months", "years": "years"},
+}
+
+
+def display_name(value, vocabulary: str | None = None) -> str:
+    """The display name of a vocabulary value (``"paracrine_trophic"`` -> ``"Paracrine/trophic"``).
+
+    ``value`` may be the slug or its spaced form (``"paracrine trophic"``). Without ``vocabulary``
+    every registry of :data:`DISPLAY_NAMES` is searched (a value shared by two vocabularies, such as
+    ``other``, is looked up in the one named first). A value in no registry is returned unchanged.
+    """
+    s = str(value)
+    key = s.strip().replace(" ", "_")
+    vocabs = [vocabulary] if vocabulary else list(DISPLAY_NAMES)
+    for v in vocabs:
+        names = DISPLAY_NAMES.get(v, {})
+        if key in names:
+            return names[key]
+        low = {k.lower(): n for k, n in names.items()}
+        if key.lower() in low:
+            return low[key.lower()]
+    return s

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .figures import OKABE_ITO, PALETTE, new_figure
-from .plotbase import DIRECTION_STYLE, styled, axes
+from .plotbase import DIRECTION_STYLE, styled, axes, label
 
 #: Direction -> colour (Okabe-Ito): the same in the effect direction and harvest plots.
 DIRECTION_COLOUR = {"favours_msc": PALETTE[0], "favours_control": PALETTE[3], "no_clear_direction": "#777777"}
@@ -92,7 +92,7 @@ def effect_direction(data, *, row="study_id", col="mechanism", direction="direct
                 txt, colour = (f"{int(v)}" if pd.notna(v) else "n.r."), "#222222"
             ax.text(x, y_of[r], txt, ha="center", va="center", fontsize=5.5, color=colour)
     ticks = xs_side + list(range(len(cols_)))
-    labels = [lab for lab, _ in side] + [domain_name(c) for c in cols_]
+    labels = [lab for lab, _ in side] + [label(c) for c in cols_]
     ax.set_xticks(ticks, labels, rotation=30, ha="right")
     for t in ax.get_xticklabels()[:len(side)]:
         t.set_fontstyle("italic")
@@ -151,7 +151,7 @@ def harvest(data, *, col="mechanism", direction="direction", title=None, ax=None
             a.text(centre, 1.04, f"{len(s_)}", ha="center", va="bottom", fontsize=5.5)
         a.set_xticks([ci * slots + (slots - 2) / 2 for ci in range(3)], [lab for _, lab in cats], fontsize=5.5,
                      rotation=90)
-        a.set_title(domain_name(c), fontsize=6)
+        a.set_title(label(c), fontsize=6)
         a.set_yticks([])
         a.set_ylim(0, 1.3)
         a.spines["left"].set_visible(False)

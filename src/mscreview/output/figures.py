@@ -7,8 +7,13 @@ SVG, PNG at 600 dpi and TIFF (LZW) at a journal width, with fixed metadata so
 two builds produce byte-identical files, and records the caption, the notebook
 and a hash of the plotted data for ``figures/README.md``.
 
-The style is applied inside :func:`style` (a context manager); importing this
-module changes nothing global.
+The style is applied inside :func:`style` (a context manager): seaborn's ``ticks`` style and
+``paper`` context, then the review's own settings (:data:`STYLE`) on top; importing this module,
+or calling a plotting function, changes nothing global.
+
+A figure is laid out for the width it is exported at: every plotting function takes ``width=``,
+and :func:`export` at another width than the figure was built for calls the plotting function
+again at that width (wrapping labels and sizing rows for it) instead of shrinking the drawing.
 
 Where files go
 --------------
@@ -108,18 +113,28 @@ STYLE = {
 }
 
 
+def style_params() -> dict:
+    """The rcParams of :func:`style`: seaborn's ``ticks`` style and ``paper`` context, overridden by
+    :data:`STYLE` and the Okabe-Ito colour cycle (nothing is applied)."""
+    import seaborn as sns
+    from cycler import cycler
+
+    params = {**sns.axes_style("ticks"), **sns.plotting_context("paper"), **STYLE}
+    params["axes.prop_cycle"] = cycler(color=PALETTE)
+    return params
+
+
 @contextlib.contextmanager
 def style():
     """Apply the review's figure style for the duration of a ``with`` block.
 
-    Sets the Okabe-Ito colour cycle, 7-pt DejaVu Sans, Type 42 fonts and a fixed
-    SVG hash salt; the previous rcParams are restored on exit.
+    seaborn's ``ticks`` style and ``paper`` context (through ``rc_context``, never
+    ``seaborn.set_theme``), then the Okabe-Ito colour cycle, 7-pt DejaVu Sans, Type 42 fonts and a
+    fixed SVG hash salt; the previous rcParams are restored on exit.
     """
     import matplotlib as mpl
-    from cycler import cycler
 
-    params = dict(STYLE)
-    params["axes.prop_cycle"] = cycler(color=PALETTE)
+    params = style_params()
     with mpl.rc_context(params):
         yield
 
@@ -251,15 +266,15 @@ def _atomic_write(path: Path, payload: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _rgb_image(fig):
-    """The figure rendered once by Agg at :data:`DPI` as a PIL RGB image."""
+def _rgb_image(fig, dpi: int = DPI):
+    """The figure rendered once by Agg at ``dpi`` as a PIL RGB image."""
     from PIL import Image
 
     raw = io.BytesIO()
-    fig.savefig(raw, format="rgba", dpi=DPI)
+    fig.savefig(raw, format="rgba", dpi=dpi)
     buf = raw.getvalue()
     # Agg truncates the pixel size (int(width_in * dpi)); derive the height from the buffer
-    w = int(fig.get_size_inches()[0] * DPI)
+    w = int(fig.get_size_inches()[0] * dpi)
     h, rem = divmod(len(buf), 4 * w)
     if rem:
         raise RuntimeError(f"unexpected raster size for a {w}-pixel-wide figure ({len(buf)} bytes)")
@@ -295,7 +310,7 @@ def _preview(image) -> bytes:
     return out.getvalue()
 
 
-def render(fig, fmt: str, image=None) -> bytes:
+def render(fig, fmt: str, image=None, dpi: int = DPI) -> bytes:
     """Bytes of ``fig`` in ``fmt`` with fixed metadata (call inside :func:`style`).
 
     ``image`` (from one Agg render) is reused for PNG and TIFF, since rendering at
@@ -308,19 +323,95 @@ def render(fig, fmt: str, image=None) -> bytes:
     elif fmt == "svg":
         fig.savefig(buf, format="svg", metadata={"Creator": _SOFTWARE, "Date": None})
     elif fmt in ("png", "tiff"):
-        img = image if image is not None else _rgb_image(fig)
+        img = image if image is not None else _rgb_image(fig, dpi)
         if fmt == "png":
             # PIL writes no time or software chunk: only IHDR, pHYs, IDAT, IEND
-            img.save(buf, format="PNG", dpi=(DPI, DPI), compress_level=3)
+            img.save(buf, format="PNG", dpi=(dpi, dpi), compress_level=3)
         else:
-            img.save(buf, format="TIFF", dpi=(DPI, DPI), compression="tiff_lzw")
+            img.save(buf, format="TIFF", dpi=(dpi, dpi), compression="tiff_lzw")
     else:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     return buf.getvalue()
 
 
+def layout_problems(fig) -> list[str]:
+    """Texts of ``fig`` cut by its edge or overlapping another text (after layout), as sentences.
+
+    Compares the rendered extents of every visible, non-empty text (tick labels, axis labels,
+    titles, annotations, legend entries) with the figure's box and with each other (1 px
+    tolerance). Texts inside an axes that clips them (e.g. annotations of a heatmap cell) are
+    checked against the figure only.
+    """
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()
+    W, H = fig.bbox.width, fig.bbox.height
+    # tick labels exist for ticks outside the view too; only those drawn count
+    ticklabels, drawn = set(), set()
+    for a in fig.axes:
+        for axis in (a.xaxis, a.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            eps = 1e-9 * max(1.0, abs(hi - lo))
+            shown = a.axison and axis.get_visible() and a.get_visible()
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                for lab in (tick.label1, tick.label2):
+                    ticklabels.add(id(lab))
+                    if shown and lo - eps <= tick.get_loc() <= hi + eps and tick.get_visible():
+                        drawn.add(id(lab))
+    boxes = []
+    for t in fig.findobj(Text):
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        if id(t) in ticklabels and id(t) not in drawn:
+            continue
+        if getattr(t, "get_alpha", lambda: None)() == 0:
+            continue
+        try:
+            bb = t.get_window_extent()
+        except (RuntimeError, ValueError):
+            continue
+        if bb.width <= 0 or bb.height <= 0:
+            continue
+        boxes.append((t, bb))
+    out = []
+    tol = 1.0
+    for t, bb in boxes:
+        if bb.x0 < -tol or bb.y0 < -tol or bb.x1 > W + tol or bb.y1 > H + tol:
+            out.append(f"text {t.get_text()[:40]!r} is cut by the figure edge")
+    # a box is exact for horizontal or vertical text only; slanted labels are checked against the edge
+    upright = [(t, bb) for t, bb in boxes if round(t.get_rotation()) % 90 == 0]
+    for i in range(len(upright)):
+        ti, bi = upright[i]
+        for j in range(i + 1, len(upright)):
+            tj, bj = upright[j]
+            if (min(bi.x1, bj.x1) - max(bi.x0, bj.x0) > tol and min(bi.y1, bj.y1) - max(bi.y0, bj.y0) > tol):
+                out.append(f"texts {ti.get_text()[:40]!r} and {tj.get_text()[:40]!r} overlap")
+    return out
+
+
+def _rebuilt_at(fig, width, name):
+    """``fig`` laid out at ``width``: the same figure when it already has that width, else the
+    plotting function called again with ``width=`` (recorded by
+    :func:`mscreview.output.plotbase.styled`)."""
+    w0 = fig.get_size_inches()[0]
+    w = width_inches(width)
+    if abs(w - w0) * MM_PER_INCH < 0.5:
+        return fig
+    builder = getattr(fig, "mscreview_builder", None)
+    if builder is None:
+        raise ValueError(f"figure {name!r} was laid out at {w0 * MM_PER_INCH:.0f} mm and would be shrunk to "
+                         f"{w * MM_PER_INCH:.0f} mm; draw it at that width (width= of the plotting function) "
+                         "so that its labels are laid out for it")
+    import matplotlib.pyplot as plt
+
+    new = builder(width=width)
+    plt.close(fig)
+    return new
+
+
 def export(fig, name: str, caption: str, notebook: str, *, width: str | float | None = None,
-           data=None, formats=FORMATS, close: bool = True) -> ExportedFigure:
+           data=None, formats=FORMATS, close: bool = True, dpi: int = DPI,
+           outdir: str | Path | None = None) -> ExportedFigure:
     """Write ``fig`` as PDF, SVG, PNG (600 dpi) and TIFF with fixed metadata.
 
     Parameters
@@ -334,9 +425,10 @@ def export(fig, name: str, caption: str, notebook: str, *, width: str | float | 
     notebook : str
         Notebook that made the figure (e.g. ``"03_effects_by_mechanism"``).
     width : {"single", "double"} or float, optional
-        Journal width (85 mm or 174 mm) or millimetres. By default the figure's
-        own width is kept when it already is a journal width, otherwise
-        ``"double"``; the height is scaled with the width.
+        Journal width (85 mm or 174 mm) or millimetres. By default the figure's own
+        width. At another width the figure is drawn again by its plotting function at
+        that width (labels wrapped and rows sized for it), never shrunk; a figure
+        without a plotting function is an error.
     data : DataFrame, bytes, str or JSON-able, optional
         The data plotted; its hash goes to ``figures/README.md``. Default: the
         hash of ``data/*.csv``.
@@ -346,6 +438,10 @@ def export(fig, name: str, caption: str, notebook: str, *, width: str | float | 
         Close the figure afterwards (default). Jupyter then shows the returned
         record, whose preview is the exported raster scaled down, instead of
         rendering the figure a second time.
+    dpi : int
+        Resolution of PNG and TIFF (default 600).
+    outdir : path, optional
+        Folder to write to (default ``figures/``, or the build's staging folder).
 
     Returns
     -------
@@ -360,25 +456,28 @@ def export(fig, name: str, caption: str, notebook: str, *, width: str | float | 
         raise ValueError(f"unknown format(s) {bad}; expected a subset of {FORMATS}")
     notebook = Path(notebook).stem
 
-    w0, h0 = fig.get_size_inches()
-    if width is None:
-        mm = w0 * MM_PER_INCH
-        width = next((k for k, v in WIDTHS_MM.items() if abs(v - mm) < 0.5), "double")
-    w = width_inches(width)
-    if abs(w - w0) > 1e-9:
-        fig.set_size_inches(w, h0 * w / w0)
+    if not isinstance(dpi, int) or not 72 <= dpi <= 2400:
+        raise ValueError(f"dpi must be an integer from 72 to 2400, got {dpi!r}")
+    if width is not None:
+        fig = _rebuilt_at(fig, width, name)
 
-    outdir = output_dir()
+    default_dir = outdir is None
+    outdir = output_dir() if default_dir else Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     with style():
         _freeze_layout(fig)
-        image = _rgb_image(fig) if {"png", "tiff"} & set(formats) else None
+        problems = layout_problems(fig)
+        if problems:
+            import warnings
+            warnings.warn(f"figure {name!r}: " + "; ".join(problems[:5])
+                          + (f" and {len(problems) - 5} more" if len(problems) > 5 else ""), stacklevel=2)
+        image = _rgb_image(fig, dpi) if {"png", "tiff"} & set(formats) else None
         for fmt in formats:
-            payload = render(fig, fmt, image)
+            payload = render(fig, fmt, image, dpi)
             p = outdir / f"{name}.{fmt}"
             _atomic_write(p, payload)
-            written.append(str(Path("figures") / p.name))
+            written.append(str(Path("figures") / p.name) if default_dir else str(p))
     wi, hi = fig.get_size_inches()
     rec = ExportedFigure(name=name, caption=caption.strip(), notebook=notebook,
                          data_hash=data_hash(data), width_mm=round(float(wi) * MM_PER_INCH, 1),
@@ -407,6 +506,27 @@ def read_records(stage: Path) -> list[dict]:
     """All figure records written into ``stage`` (sorted by notebook, then name)."""
     recs = records.read_named(stage, "figures", "figure name", "exported")
     return sorted(recs.values(), key=lambda r: (r["notebook"], r["name"]))
+
+
+_README_ROW = re.compile(r"^\| `([^`]+)` \| (.*) \| `notebooks/([^`]+)\.ipynb` \| "
+                        r"([0-9.]+) x ([0-9.]+) \| `([0-9a-f]+)` \|$")
+
+
+def read_readme(path: Path) -> list[dict]:
+    """Records of an existing ``figures/README.md`` (what :func:`readme` wrote; a partial build
+    updates them). The files are those of ``figures/`` named after the figure."""
+    path = Path(path)
+    out = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = _README_ROW.match(line)
+            if m:
+                name = m.group(1)
+                files = sorted(f"figures/{p.name}" for p in path.parent.glob(f"{name}.*"))
+                out.append({"name": name, "caption": m.group(2).replace("\\|", "|"), "notebook": m.group(3),
+                            "width_mm": float(m.group(4)), "height_mm": float(m.group(5)),
+                            "data_hash": m.group(6), "files": files})
+    return out
 
 
 def readme(records: list[dict]) -> str:

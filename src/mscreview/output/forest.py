@@ -7,11 +7,16 @@ import math
 import numpy as np
 
 from .figures import PALETTE, new_figure
-from .plotbase import Z95, as_records, axes, ci_text, is_value, styled
+from .plotbase import Z95, styled, axes, as_records, is_value, ci_text, chars_for, wrap, width_mm
+from .plotbase import label as _display
 
 # ---------------------------------------------------------------------------
 # Forest plot
 # ---------------------------------------------------------------------------
+
+#: A study interval wider than this many times the median study interval (k >= 3) does not set the
+#: axis limits; it is clipped at them with an arrow, as metafor's ``alim``.
+WIDE = 4.0
 
 @styled
 def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id", group=None,
@@ -36,12 +41,20 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
     favours : (str, str)
         Text under the axis left and right of ``null``.
 
+    The x axis spans the study intervals (with the null and the pooled estimates); a pooled
+    interval or prediction interval reaching beyond, or a study interval more than :data:`WIDE`
+    times the median study interval, is clipped at the axis limit with an arrow, as metafor's
+    ``alim`` does, so a k = 2 Hartung-Knapp diamond does not squash the studies.
+    Labels are wrapped for ``width`` (never cut) and each row grows with its lines.
+
     Returns
     -------
     matplotlib.figure.Figure
     """
     import pandas as pd
 
+    label_col = label
+    label = _display
     df = pd.DataFrame(data).reset_index(drop=True)
     if len(df) == 0:
         raise ValueError("forest: no rows to plot")
@@ -90,44 +103,22 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
     for p in overall:
         rows.append(("pooled", p))
 
-    n = len(rows)
-    height_mm = 14.0 + 3.4 * n
-    fig, ax = axes(ax, width, height_mm)
-    ys = np.arange(n, 0, -1, dtype=float)
-    labels, right = [], []
-    xs_all = []
-    for (kind, payload), y in zip(rows, ys):
+    # labels wrapped for the width the figure is drawn at (never cut); a row grows with its lines
+    wmm = width_mm(width) if ax is None else ax.figure.get_size_inches()[0] * 25.4
+    nchar = chars_for(wmm, 0.36)
+    labels, right, kinds = [], [], []
+    for kind, payload in rows:
         if kind == "header":
-            labels.append(payload.replace("_", " "))
-            right.append("")
+            labels.append(wrap(label(payload), nchar))
         elif kind == "gap":
             labels.append("")
-            right.append("")
         elif kind == "study":
-            i = payload
-            e, l, h = tf(est[i]), tf(lo[i]), tf(hi[i])
-            ax.plot([l, h], [y, y], color="black", lw=0.7, solid_capstyle="butt", zorder=2)
-            ax.plot([e], [y], marker="s", ms=size[i], color=PALETTE[0], mec="black", mew=0.3, zorder=3)
-            labels.append("   " + str(df.loc[i, label]) if group else str(df.loc[i, label]))
-            wt = (100 * w[i] / np.nansum(w[df[group] == df.loc[i, group]] if group else w)
-                  if np.isfinite(w[i]) else np.nan)
-            right.append(ci_text(est[i], lo[i], hi[i], digits) if transf is None
-                         else ci_text(e, l, h, digits))
-            if is_value(wt) and weight is None and group is None:
-                right[-1] += f"  {wt:4.1f}%"
-            xs_all += [l, h]
+            lab = str(df.loc[payload, label_col])
+            labels.append(wrap(lab, nchar - 3).replace("\n", "\n   ") if group else wrap(lab, nchar))
+            if group:
+                labels[-1] = "   " + labels[-1]
         else:
             p = payload
-            e, l, h = tf(p["estimate"]), tf(p["ci_low"]), tf(p["ci_high"])
-            color = "black" if p.get("group") in (None,) or p in overall else PALETTE[1]
-            if is_value(p.get("pi_low")) and is_value(p.get("pi_high")):
-                pl, ph = tf(p["pi_low"]), tf(p["pi_high"])
-                ax.plot([pl, ph], [y, y], color=color, lw=0.7, ls=(0, (2, 1)), zorder=1)
-                ax.plot([pl, pl], [y - 0.15, y + 0.15], color=color, lw=0.7, zorder=1)
-                ax.plot([ph, ph], [y - 0.15, y + 0.15], color=color, lw=0.7, zorder=1)
-                xs_all += [pl, ph]
-            ax.fill([l, e, h, e], [y, y + 0.32, y, y - 0.32], facecolor=color, edgecolor="black",
-                    lw=0.4, zorder=3)
             lab = p.get("label") or "Random-effects model"
             bits = []
             if is_value(p.get("k")):
@@ -136,39 +127,124 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
                 bits.append(f"I\u00b2 = {p['i2']:.0f}%")
             if bits:
                 lab += f" ({', '.join(bits)})"
-            labels.append(lab)
+            labels.append(wrap(lab, nchar))
+        kinds.append(kind)
+    heights = []
+    for kind, (k2, payload), lab in zip(kinds, rows, labels):
+        lines = lab.count("\n") + 1
+        if kind == "pooled" and is_value(payload.get("pi_low")):
+            lines = max(lines, 2)
+        heights.append(1.0 + 0.9 * (lines - 1))   # a 6.5-pt line is ~0.8 of a 3.4-mm row
+    n = len(rows)
+    total = float(sum(heights))
+    height_mm = 18.0 + 3.4 * total
+    fig, ax = axes(ax, width, height_mm)
+    tops = np.cumsum([0.0] + heights[:-1])
+    ys = total - tops - np.asarray(heights) / 2 + 0.5
+
+    # axis limits from the study intervals (and the null and pooled estimates), as metafor's alim;
+    # a pooled interval or prediction interval reaching further is clipped with an arrow
+    # a study interval more than WIDE times the median study interval is clipped too (e.g. a pooled
+    # k = 2 estimate shown as a row beside published estimates)
+    widths = np.asarray([tf(hi[i]) - tf(lo[i]) for i in range(len(df))], float)
+    if xscale == "log":
+        widths = np.log(np.asarray([tf(hi[i]) for i in range(len(df))], float)
+                        / np.asarray([tf(lo[i]) for i in range(len(df))], float))
+    fin = widths[np.isfinite(widths)]
+    limit_w = WIDE * float(np.median(fin)) if fin.size >= 3 else np.inf
+    study_x = [v for i in range(len(df))
+               for v in ((tf(est[i]),) if widths[i] > limit_w else (tf(lo[i]), tf(hi[i]), tf(est[i])))
+               if np.isfinite(v)]
+    anchor = list(study_x)
+    if null is not None:
+        anchor.append(tf(null))
+    for p in pooled:
+        if is_value(p.get("estimate")):
+            anchor.append(tf(p["estimate"]))
+    if xscale == "log":
+        anchor = [a for a in anchor if a > 0]
+        L, U = np.log(min(anchor)), np.log(max(anchor))
+    else:
+        L, U = min(anchor), max(anchor)
+    span = (U - L) or 1.0
+    # a pooled CI just beyond the studies widens the axis (by at most a quarter of their span)
+    for p in pooled:
+        for key in ("ci_low", "ci_high"):
+            if is_value(p.get(key)):
+                v = tf(p[key])
+                v = np.log(v) if xscale == "log" and v > 0 else (v if xscale != "log" else None)
+                if v is not None and L - 0.25 * span <= v < L:
+                    L = v
+                if v is not None and U < v <= U + 0.25 * span:
+                    U = v
+    pad = 0.05 * ((U - L) or 1.0)
+    xmin, xmax = (np.exp(L - pad), np.exp(U + pad)) if xscale == "log" else (L - pad, U + pad)
+    clipped = {"any": False}
+
+    def clip_segment(a, b, y, color, ls="-", lw=0.7, z=2):
+        a2, b2 = max(a, xmin), min(b, xmax)
+        ax.plot([a2, b2], [y, y], color=color, lw=lw, ls=ls, solid_capstyle="butt", zorder=z)
+        for end, cut, side in ((a2, a < xmin, "<"), (b2, b > xmax, ">")):
+            if cut:
+                clipped["any"] = True
+                ax.plot([end], [y], marker=side, ms=3.2, color=color, mew=0, zorder=z + 1, clip_on=False)
+        return a < xmin, b > xmax
+
+    for (kind, payload), y in zip(rows, ys):
+        if kind == "study":
+            i = payload
+            e, l, h = tf(est[i]), tf(lo[i]), tf(hi[i])
+            clip_segment(l, h, y, "black")
+            ax.plot([e], [y], marker="s", ms=size[i], color=PALETTE[0], mec="black", mew=0.3, zorder=3)
+            wt = (100 * w[i] / np.nansum(w[df[group] == df.loc[i, group]] if group else w)
+                  if np.isfinite(w[i]) else np.nan)
+            right.append(ci_text(est[i], lo[i], hi[i], digits) if transf is None else ci_text(e, l, h, digits))
+            if is_value(wt) and weight is None and group is None:
+                right[-1] += f"  {wt:4.1f}%"
+        elif kind == "pooled":
+            p = payload
+            e, l, h = tf(p["estimate"]), tf(p["ci_low"]), tf(p["ci_high"])
+            color = "black" if p.get("group") in (None,) or p in overall else PALETTE[1]
+            if is_value(p.get("pi_low")) and is_value(p.get("pi_high")):
+                pl, ph = tf(p["pi_low"]), tf(p["pi_high"])
+                cut_l, cut_h = clip_segment(pl, ph, y, color, ls=(0, (2, 1)), z=1)
+                for xx, cut in ((pl, cut_l), (ph, cut_h)):
+                    if not cut:
+                        ax.plot([xx, xx], [y - 0.15, y + 0.15], color=color, lw=0.7, zorder=1)
+            lc, hc = max(l, xmin), min(h, xmax)
+            ec = min(max(e, xmin), xmax)
+            ax.fill([lc, ec, hc, ec], [y, y + 0.32, y, y - 0.32], facecolor=color, edgecolor="black",
+                    lw=0.4, zorder=3)
+            for end, cut, side in ((lc, l < xmin, "<"), (hc, h > xmax, ">")):
+                if cut:
+                    clipped["any"] = True
+                    ax.plot([end], [y], marker=side, ms=3.6, color="black", mew=0, zorder=4, clip_on=False)
             txt = (ci_text(p["estimate"], p["ci_low"], p["ci_high"], digits) if transf is None
                    else ci_text(e, l, h, digits))
             if is_value(p.get("pi_low")):
                 pl, ph = (p["pi_low"], p["pi_high"]) if transf is None else (tf(p["pi_low"]), tf(p["pi_high"]))
                 txt += f"\nPI [{pl:.{digits}f}, {ph:.{digits}f}]"
             right.append(txt)
-            xs_all += [l, h]
+        else:
+            right.append("")
     nul = tf(null) if null is not None else None
     if nul is not None:
         ax.axvline(nul, color="#555555", lw=0.6, zorder=0)
     ax.set_xscale(xscale)
     ax.set_yticks(ys, labels)
-    for tick, (kind, _) in zip(ax.get_yticklabels(), rows):
+    for tick, kind in zip(ax.get_yticklabels(), kinds):
         if kind in ("header", "pooled"):
             tick.set_fontweight("bold")
     ax.tick_params(axis="y", length=0)
     ax.spines["left"].set_visible(False)
-    ax.set_ylim(0.3, n + 1.1)   # headroom for the column header below the title
-    finite = [x for x in xs_all if is_value(x) and np.isfinite(x)]
-    if finite:
-        lo_x, hi_x = min(finite + ([nul] if nul is not None else [])), max(finite + ([nul] if nul is not None else []))
-        if xscale == "log":
-            pad = (hi_x / lo_x) ** 0.05
-            ax.set_xlim(lo_x / pad, hi_x * pad)
-        else:
-            pad = 0.05 * (hi_x - lo_x or 1.0)
-            ax.set_xlim(lo_x - pad, hi_x + pad)
+    ax.set_ylim(0.3, total + 1.4)   # headroom for the column header below the title
+    ax.set_xlim(xmin, xmax)
+    n = total
     for txt, y in zip(right, ys):
         if txt:
             ax.annotate(txt, xy=(1.02, y), xycoords=("axes fraction", "data"), ha="left", va="center",
                         fontsize=6, annotation_clip=False)
-    ax.annotate("Estimate [95% CI]", xy=(1.02, n + 0.75), xycoords=("axes fraction", "data"), ha="left",
+    ax.annotate("Estimate [95% CI]", xy=(1.02, n + 0.95), xycoords=("axes fraction", "data"), ha="left",
                 va="center", fontsize=6, fontweight="bold", annotation_clip=False)
     if xscale == "log":
         from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter

@@ -107,3 +107,10 @@ def manuscript_main(argv=None) -> int:
     atomic_text(paths.REVIEW / "manuscript.md", text)
     print("wrote review/manuscript.md")
     return 0
+
+
+def missing_keys(text: str, res: dict) -> list[str]:
+    """The distinct keys of ``{{ key }}`` placeholders in ``text`` that ``res`` does not hold, in
+    order of first use (HTML comments skipped, as :func:`render_template` does)."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    return list(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in res))

@@ -18,18 +18,48 @@ from .records import atomic_text, locked, notebook_name, stage
 
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
 
+#: Significant digits every stored float keeps (results.json and the CSV, Markdown and LaTeX tables).
+#: Six digits are more than any figure a reader sees (estimates print with 2-3 decimals, p values
+#: with 3) and far fewer than the 17 of a full ``repr``, whose last digits are floating-point noise
+#: that differs between machines, BLAS builds and library versions.
+SIGNIFICANT = 6
+
+#: Magnitudes below this are stored as 0 (a tau^2 of 1e-17 on one machine is 0 on another).
+ZERO_BELOW = 1e-12
+
+
+def fixed(value: float) -> float:
+    """``value`` at the review's stored precision: :data:`SIGNIFICANT` significant digits, magnitudes
+    under :data:`ZERO_BELOW` as 0.0 (and no negative zero); NaN and infinities unchanged.
+
+    The one formatter of stored numbers (``review/results.json`` here, ``review/tables/`` in
+    :func:`mscreview.output.tables.write_table`), so a value with noise in its 15th digit writes the
+    same bytes as the clean value.
+
+    >>> fixed(0.1 + 0.2), fixed(1.5818007685875351), fixed(-1e-17)
+    (0.3, 1.5818, 0.0)
+    """
+    v = float(value)
+    if not math.isfinite(v):
+        return v
+    if abs(v) < ZERO_BELOW:
+        return 0.0
+    return float(f"{v:.{SIGNIFICANT}g}") + 0.0
+
+
 #: Numbers saved by this process (kernel), by key: what a notebook's sentences may cite during a build.
 SESSION: dict[str, object] = {}
 
 
 def clean(value):
-    """JSON-safe value: numpy scalars to Python, NaN/inf to None, tuples to lists."""
+    """JSON-safe value: numpy scalars to Python, NaN/inf to None, tuples to lists, floats at the stored
+    precision (:func:`fixed`), ints as ints."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if hasattr(value, "item") and not hasattr(value, "__len__"):
         value = value.item()
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return fixed(value) if math.isfinite(value) else None
     if isinstance(value, int):
         return int(value)
     if isinstance(value, dict):
@@ -93,8 +123,9 @@ def value(key: str):
 
 
 def dumps(res: dict) -> str:
-    """Deterministic JSON text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(res, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    """Deterministic JSON text: sorted keys, two-space indent, trailing newline, floats at the stored
+    precision (:func:`fixed`)."""
+    return json.dumps(clean(res), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def merge_fragments(stage_dir: Path) -> dict:

@@ -39,12 +39,65 @@ DIRECTION_STYLE = {
 
 
 def styled(fn):
-    """Run a plot function inside :func:`mscreview.output.figures.style`."""
+    """Run a plot function inside :func:`mscreview.output.figures.style`.
+
+    A figure the function made itself (no ``ax=``) remembers how it was drawn
+    (``fig.mscreview_builder(width=...)``), so :func:`mscreview.output.figures.export` can lay it out
+    again at another width instead of shrinking it.
+    """
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with style():
-            return fn(*args, **kwargs)
+            fig = fn(*args, **kwargs)
+        if kwargs.get("ax") is None and fig is not None:
+            fig.mscreview_builder = functools.partial(wrapper, *args, **{k: v for k, v in kwargs.items()
+                                                                          if k != "width"})
+        return fig
     return wrapper
+
+
+def label(value, vocabulary=None) -> str:
+    """A category as a reader sees it: its display name from the vocabulary registry
+    (:func:`mscreview.data.schema.display_name`), never the slug."""
+    from ..data.schema import display_name
+
+    return display_name(value, vocabulary)
+
+
+def vocabulary_of(values) -> str | None:
+    """The registry (:data:`mscreview.data.schema.DISPLAY_NAMES`) holding most of ``values``, so that
+    a value shared by several (``other``) gets the right display name; None when none holds any."""
+    from ..data.schema import DISPLAY_NAMES
+
+    keys = {str(v).strip().replace(" ", "_") for v in values}
+    best = max(DISPLAY_NAMES, key=lambda voc: len(keys & set(DISPLAY_NAMES[voc])))
+    return best if keys & set(DISPLAY_NAMES[best]) else None
+
+
+def plural(n, word: str, words: str | None = None) -> str:
+    """``"1 month"``, ``"12 months"``, ``"1.5 months"`` (``words`` for an irregular plural)."""
+    return f"{n:g} {word if n == 1 else (words or word + 's')}"
+
+
+def wrap(text: str, chars: int) -> str:
+    """``text`` broken into lines of at most ``chars`` characters at spaces (never cut)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), max(8, int(chars)), break_long_words=False,
+                                    break_on_hyphens=False)) or str(text)
+
+
+def chars_for(width_mm: float, share: float, fontsize: float = 6.5) -> int:
+    """How many characters of ``fontsize``-pt DejaVu Sans fit into ``share`` of a ``width_mm`` figure
+    (an average glyph is about 0.55 em wide)."""
+    return max(10, int(share * width_mm / (0.55 * fontsize * 25.4 / 72)))
+
+
+def width_mm(width) -> float:
+    """A ``width=`` argument (``"single"``, ``"double"`` or mm) in millimetres."""
+    from .figures import MM_PER_INCH, width_inches
+
+    return width_inches(width) * MM_PER_INCH
 
 
 def axes(ax, width="double", height_mm=None):

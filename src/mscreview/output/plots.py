@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .figures import PALETTE
-from .plotbase import VERDICT_STYLE, axes, styled
+from .plotbase import VERDICT_STYLE, styled, axes, chars_for, label, vocabulary_of, width_mm, wrap
 
 # ---------------------------------------------------------------------------
 # PRISMA 2020 flow diagram
@@ -45,9 +45,9 @@ def prisma_flow(counts, *, title=None, ax=None, width="double"):
     def total(v):
         return sum(v.values()) if isinstance(v, Mapping) else int(v)
 
-    def lines(v, indent="  "):
+    def lines(v, vocabulary, indent="  "):
         if isinstance(v, Mapping):
-            return "\n".join(f"{indent}{str(k).replace('_', ' ')} (n = {n})" for k, n in v.items() if n)
+            return "\n".join(f"{indent}{label(k, vocabulary)} (n = {n})" for k, n in v.items() if n)
         return ""
 
     fig, ax = axes(ax, width, 120.0)
@@ -58,7 +58,7 @@ def prisma_flow(counts, *, title=None, ax=None, width="double"):
     lw, rw, lx, rx = 44, 44, 4, 54
     h = 13
     rows_y = [80, 60, 40, 20, 2]
-    _box(ax, lx, rows_y[0], lw, 16, f"Records identified (n = {total(ident)})\n" + lines(ident))
+    _box(ax, lx, rows_y[0], lw, 16, f"Records identified (n = {total(ident)})\n" + lines(ident, "record_source"))
     _box(ax, rx, rows_y[0], rw, 16, "Records removed before screening:\n"
          f"  duplicate records (n = {c.get('duplicates_removed', 0)})")
     _box(ax, lx, rows_y[1], lw, h, f"Records screened\n(n = {c.get('screened', 0)})")
@@ -67,7 +67,7 @@ def prisma_flow(counts, *, title=None, ax=None, width="double"):
     _box(ax, rx, rows_y[2], rw, h, f"Reports not retrieved\n(n = {c.get('not_retrieved', 0)})")
     exc = c.get("excluded_eligibility", 0)
     _box(ax, lx, rows_y[3], lw, h, f"Reports assessed for eligibility\n(n = {c.get('assessed_eligibility', 0)})")
-    _box(ax, rx, rows_y[3] - 6, rw, h + 10, f"Reports excluded (n = {total(exc)}):\n" + lines(exc))
+    _box(ax, rx, rows_y[3] - 6, rw, h + 10, f"Reports excluded (n = {total(exc)}):\n" + lines(exc, "exclusion_reason"))
     inc = f"Studies included in review\n(n = {c.get('included_studies', 0)})"
     if c.get("included_reports") is not None:
         inc += f"\nReports of included studies (n = {c['included_reports']})"
@@ -91,41 +91,62 @@ def prisma_flow(counts, *, title=None, ax=None, width="double"):
 @styled
 def evidence_map(counts, *, annot=None, xlabel="MSC source", ylabel="Mechanism", cbar_label="Studies",
                  title=None, ax=None, width="double"):
-    """Heatmap of a mechanism x source table of counts (e.g. number of studies),
-    each cell annotated with its count and, optionally, a second line from
-    ``annot`` (same shape: e.g. animals or a pooled effect)."""
+    """Annotated heatmap (seaborn) of a mechanism x source table of counts (e.g. number of studies),
+    each cell annotated with its count and, optionally, a second line from ``annot`` (same shape:
+    e.g. animals or a pooled effect). The colour scale is discrete, one colour per whole count, with
+    integer ticks on its colour bar; empty cells stay white. Row and column names are shown by their
+    display names (:func:`mscreview.data.schema.display_name`)."""
     import pandas as pd
+    import seaborn as sns
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.ticker import MaxNLocator
 
     tab = pd.DataFrame(counts)
-    fig, ax = axes(ax, width, 18.0 + 8.0 * len(tab.index))
+    # column names wrapped to the column width when each word fits, else written vertically
+    wmm = width_mm(width) if ax is None else ax.figure.get_size_inches()[0] * 25.4
+    # the heatmap gets about half the width (row names on the left, colour bar on the right)
+    col_chars = int(0.5 * wmm / max(tab.shape[1], 1) / (0.6 * 6.5 * 25.4 / 72))
+    cols = [label(c, "msc_source") for c in tab.columns]
+    vertical = col_chars < 9 or any(len(w) > col_chars for c in cols for w in c.split())
+    longest = max((len(c) for c in cols), default=10)
+    fig, ax = axes(ax, width, 30.0 + 8.0 * len(tab.index) + (1.3 * longest if vertical else 0))
     vals = tab.to_numpy(float)
-    im = ax.imshow(np.where(vals > 0, vals, np.nan), cmap="cividis_r", aspect="auto",
-                   vmin=0, vmax=max(1.0, np.nanmax(vals) if np.isfinite(vals).any() else 1.0))
-    ax.set_xticks(range(tab.shape[1]), [str(c).replace("_", " ") for c in tab.columns], rotation=30, ha="right")
-    ax.set_yticks(range(tab.shape[0]), [str(r).replace("_", " ") for r in tab.index])
-    vmax = np.nanmax(vals) if vals.size else 1
+    vmax = int(np.nanmax(vals)) if vals.size and np.isfinite(vals).any() else 1
+    vmax = max(vmax, 1)
+    # one colour per integer 1..vmax (cividis, light to dark); the bar shows whole counts only
+    base = __import__("matplotlib").colormaps["cividis_r"]
+    cmap = ListedColormap([base(0.08 + 0.84 * i / max(vmax - 1, 1)) for i in range(vmax)])
+    norm = BoundaryNorm(np.arange(0.5, vmax + 1.5), cmap.N)
+    extra = pd.DataFrame(annot).reindex(index=tab.index, columns=tab.columns) if annot is not None else None
+    text = np.empty(vals.shape, dtype=object)
     for i in range(tab.shape[0]):
         for j in range(tab.shape[1]):
             v = vals[i, j]
             txt = "" if not np.isfinite(v) or v == 0 else f"{v:g}"
-            if annot is not None:
-                extra = pd.DataFrame(annot).reindex(index=tab.index, columns=tab.columns).iloc[i, j]
-                if isinstance(extra, str) and extra:
-                    txt = f"{txt}\n{extra}" if txt else extra
-            if txt:
-                ax.text(j, i, txt, ha="center", va="center", fontsize=5.5, linespacing=1.1,
-                        color="white" if v > 0.55 * vmax else "black")
-    ax.set_xticks(np.arange(-0.5, tab.shape[1]), minor=True)
-    ax.set_yticks(np.arange(-0.5, tab.shape[0]), minor=True)
-    ax.grid(which="minor", color="white", lw=1.0)
-    ax.tick_params(which="minor", length=0)
-    for s in ax.spines.values():
-        s.set_visible(False)
+            e = extra.iloc[i, j] if extra is not None else None
+            if isinstance(e, str) and e:
+                txt = f"{txt}\n{e}" if txt else e
+            text[i, j] = txt
+    shown = pd.DataFrame(vals, index=[label(r, "mechanism") for r in tab.index],
+                         columns=cols if vertical else [wrap(c, col_chars) for c in cols])
+    sns.heatmap(shown, mask=~(vals > 0), cmap=cmap, norm=norm, annot=text, fmt="",
+                annot_kws={"fontsize": 5.5, "linespacing": 1.1}, linewidths=1.0, linecolor="white",
+                cbar_kws={"label": cbar_label, "shrink": 0.8, "pad": 0.01,
+                          "ticks": MaxNLocator(nbins=min(vmax, 8), integer=True)}, square=False, ax=ax)
+    # cells seaborn did not annotate (empty counts) may still carry a second line
+    for i in range(tab.shape[0]):
+        for j in range(tab.shape[1]):
+            if not vals[i, j] > 0 and text[i, j]:
+                ax.text(j + 0.5, i + 0.5, text[i, j], ha="center", va="center", fontsize=5.5, color="black")
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=90 if vertical else 0, ha="center")
+    ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
+    ax.tick_params(length=0)
+    cb = ax.collections[0].colorbar
+    cb.outline.set_linewidth(0.4)
+    cb.ax.tick_params(length=2)
+    cb.ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.01)
-    cb.set_label(cbar_label)
-    cb.outline.set_linewidth(0.4)
     if title:
         ax.set_title(title)
     return fig
@@ -146,29 +167,36 @@ def _latin(text: str) -> str:
 
 
 @styled
-def claims_verdicts(claims, *, claim_id="claim_id", claim="claim", verdict="verdict", max_chars=70,
-                    title=None, ax=None, width="double"):
-    """One row per claim of the source article, a coloured box with the verdict
-    (supported / partly supported / not supported / not verifiable) in words."""
+def claims_verdicts(claims, *, claim_id="claim_id", claim="claim", verdict="verdict", title=None, ax=None,
+                    width="double"):
+    """One row per claim of the source article: the claim in full (wrapped for ``width``, never cut)
+    and beside it a coloured box with the verdict in words (supported / partly supported / not
+    supported / not verifiable); each row is as tall as its text."""
     import pandas as pd
-    import textwrap
+    from matplotlib.patches import FancyBboxPatch
 
     df = pd.DataFrame(claims).reset_index(drop=True)
-    fig, ax = axes(ax, width, 12.0 + 9.0 * len(df))
-    n = len(df)
-    for i, r in df.iterrows():
-        y = n - 1 - i
-        color, _ = VERDICT_STYLE.get(str(r[verdict]).strip().lower().replace(" ", "_"), ("#DDDDDD", 9))
-        ax.add_patch(__import__("matplotlib.patches", fromlist=["FancyBboxPatch"]).FancyBboxPatch(
-            (0.70, y - 0.32), 0.28, 0.64, boxstyle="round,pad=0,rounding_size=0.05", fc=color, ec="none"))
-        ax.text(0.84, y, str(r[verdict]).replace("_", " "), ha="center", va="center", fontsize=6.5,
+    wmm = width_mm(width) if ax is None else ax.figure.get_size_inches()[0] * 25.4
+    x_text, x_box, box_w = 0.055, 0.76, 0.22
+    nchar = chars_for(wmm, (x_box - x_text - 0.02), 6.0)
+    texts = [wrap(_latin(str(r[claim])), nchar) for _, r in df.iterrows()]
+    heights = [max(1.0, 0.42 * (t.count("\n") + 1) + 0.3) for t in texts]
+    total = float(sum(heights))
+    fig, ax = axes(ax, width, 14.0 + 7.5 * total)
+    y_top = total
+    for (i, r), t, h in zip(df.iterrows(), texts, heights):
+        y = y_top - h / 2
+        y_top -= h
+        key = str(r[verdict]).strip().lower().replace(" ", "_")
+        color, _ = VERDICT_STYLE.get(key, ("#DDDDDD", 9))
+        ax.add_patch(FancyBboxPatch((x_box, y - 0.3), box_w, 0.6, boxstyle="round,pad=0,rounding_size=0.05",
+                                    fc=color, ec="none"))
+        ax.text(x_box + box_w / 2, y, label(key, "verdict"), ha="center", va="center", fontsize=6.5,
                 fontweight="bold", color="black")
-        text = textwrap.shorten(_latin(str(r[claim])), width=max_chars * 2, placeholder=" ...")
         ax.text(0.0, y, f"{r[claim_id]}", ha="left", va="center", fontsize=6.5, fontweight="bold")
-        ax.text(0.06, y, "\n".join(textwrap.wrap(text, max_chars)), ha="left", va="center", fontsize=6,
-                linespacing=1.15)
+        ax.text(x_text, y, t, ha="left", va="center", fontsize=6, linespacing=1.15)
     ax.set_xlim(0, 1)
-    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_ylim(-0.1, total + 0.1)
     ax.axis("off")
     ax.set_title(title or "Claims of the source article against the evidence")
     return fig
@@ -181,38 +209,54 @@ def claims_verdicts(claims, *, claim_id="claim_id", claim="claim", verdict="verd
 
 @styled
 def distribution(values, *, kind="bar", by=None, xlabel="", ylabel="Studies", log=False, title=None,
-                 ax=None, width="single"):
-    """Counts of a categorical variable (``kind="bar"``, horizontal bars, stacked
-    by ``by`` if given) or a histogram of a numeric one (``kind="hist"``, on a
-    log10 axis when ``log``)."""
+                 vocabulary=None, ax=None, width="single"):
+    """Distribution of one variable, drawn with seaborn: counts of a categorical variable
+    (``kind="bar"``: horizontal bars in order of frequency, stacked by ``by`` if given) or a
+    histogram of a numeric one (``kind="hist"``: dose, timing, follow-up; on a log10 axis when
+    ``log``). Categories are shown by their display names (``vocabulary`` names the registry, else
+    every registry is searched); count axes have integer ticks."""
     import pandas as pd
+    import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = axes(ax, width, 55.0)
     if kind == "hist":
         v = pd.Series(values, dtype=float).dropna()
         v = v[v > 0] if log else v
-        data = np.log10(v) if log else v
-        ax.hist(data, bins=min(20, max(5, len(v))), color=PALETTE[0], edgecolor="white", lw=0.4)
-        ax.set_xlabel(f"log10 {xlabel}" if log else xlabel)
+        # on a log axis the ticks read as doses (10^5, 10^6 ...), not as their logarithms
+        sns.histplot(x=v.to_numpy(), bins=min(20, max(5, len(v))), log_scale=bool(log), color=PALETTE[0],
+                     edgecolor="white", linewidth=0.4, alpha=1.0, ax=ax)
+        shown = xlabel[:1].upper() + xlabel[1:]
+        ax.set_xlabel(f"{shown}, log scale" if log and shown else shown)
         ax.set_ylabel(ylabel)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
-        s = pd.Series(values).fillna("not reported").astype(str)
+        raw = pd.Series(values)
+        voc = vocabulary or vocabulary_of(raw.dropna())
+        s = raw.fillna("Not reported").astype(str).map(lambda c: label(c, voc))
+        order = s.value_counts().index.tolist()
+        frame = pd.DataFrame({"value": pd.Categorical(s, categories=order, ordered=True)})
         if by is None:
-            cnt = s.value_counts()
-            cnt = cnt.iloc[::-1]
-            ax.barh([c.replace("_", " ") for c in cnt.index], cnt.to_numpy(), color=PALETTE[0])
+            sns.countplot(data=frame, y="value", order=order, color=PALETTE[0], ax=ax, width=0.7)
         else:
-            tab = pd.crosstab(s, pd.Series(by, index=s.index).fillna("not reported").astype(str))
-            tab = tab.loc[tab.sum(axis=1).sort_values().index]
-            left = np.zeros(len(tab))
-            for k, colname in enumerate(tab.columns):
-                ax.barh([c.replace("_", " ") for c in tab.index], tab[colname].to_numpy(), left=left,
-                        color=PALETTE[k % len(PALETTE)], label=str(colname).replace("_", " "))
-                left += tab[colname].to_numpy()
-            ax.legend(fontsize=5.5)
+            gv = pd.Series(by, index=s.index)
+            gvoc = vocabulary_of(gv.dropna())
+            grp = gv.fillna("Not reported").astype(str).map(lambda c: label(c, gvoc))
+            frame["group"] = grp.to_numpy()
+            hue_order = list(dict.fromkeys(sorted(frame["group"])))
+            sns.histplot(data=frame, y="value", hue="group", hue_order=hue_order, multiple="stack",
+                         discrete=True, shrink=0.7, palette=PALETTE[:len(hue_order)], alpha=1.0,
+                         edgecolor="white", linewidth=0.4, ax=ax)
+            leg = ax.get_legend()
+            if leg is not None:
+                leg.set_title(None)
+                for t in leg.get_texts():
+                    t.set_fontsize(5.5)
+            ax.set_yticks(range(len(order)), order)
+            ax.set_ylim(len(order) - 0.5, -0.5)
         ax.set_xlabel(ylabel)
         ax.set_ylabel(xlabel)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         ax.set_title(title)
     return fig

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .figures import style
-from .plotbase import ROB_STYLE, axes, styled
+from .plotbase import ROB_STYLE, styled, axes, label, width_mm, wrap
 
 # ---------------------------------------------------------------------------
 # Risk of bias (robvis style)
@@ -44,7 +44,15 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
     df = _rob_rows(rob, tool, "rob_traffic_light")
     doms = _rob_domains(df, tool, domain)
     studies = list(dict.fromkeys(df[study].tolist()))
-    fig, ax = axes(ax, width, 22.0 + 3.6 * len(studies))
+    # domain names under their column: wrapped when every word fits the column, else vertical
+    names = [label(d, "rob_domain") for d in doms]
+    wmm = width_mm(width) if ax is None else ax.figure.get_size_inches()[0] * 25.4
+    col_chars = int(0.7 * wmm / max(len(doms), 1) / (0.6 * 6.5 * 25.4 / 72))
+    vertical = any(len(w) > col_chars for n in names for w in n.split())
+    if not vertical:
+        names = [wrap(n, col_chars) for n in names]
+    room = 1.3 * max(len(n) for n in names) if vertical else 2.8 * max(n.count("\n") + 1 for n in names)
+    fig, ax = axes(ax, width, 18.0 + 3.6 * len(studies) + room)
     # one collection per judgement (circles) and per symbol: hundreds of cells stay fast to draw
     x = df[domain].map({d: i for i, d in enumerate(doms)}).to_numpy(float)
     y = df[study].map({s: len(studies) - 1 - i for i, s in enumerate(studies)}).to_numpy(float)
@@ -54,7 +62,8 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
         color, sym = ROB_STYLE.get(j, ("#DDDDDD", "?"))
         ax.scatter(x[m], y[m], s=38, color=color, edgecolor="black", lw=0.3, zorder=2)
         ax.scatter(x[m], y[m], s=12, marker=_SYMBOL_MARKERS[sym], color="black", lw=0.6, zorder=3)
-    ax.set_xticks(range(len(doms)), [d.replace("_", " ") for d in doms], rotation=35, ha="right")
+    ax.set_xticks(range(len(doms)), names, rotation=90 if vertical else 0, ha="center",
+                  va="top")
     ax.set_yticks(range(len(studies)), studies[::-1])
     ax.set_xlim(-0.6, len(doms) - 0.4)
     ax.set_ylim(-0.6, len(studies) - 0.4)
@@ -64,7 +73,7 @@ def rob_traffic_light(rob, *, tool="SYRCLE", study="study_id", domain="domain", 
     from matplotlib.lines import Line2D
     present = [j for j in ROB_STYLE if j in set(df[judgement])]
     handles = [Line2D([], [], marker="o", ls="none", mfc=ROB_STYLE[j][0], mec="black", mew=0.3,
-                      label=f"{ROB_STYLE[j][1]} {j.replace('_', ' ')}") for j in present]
+                      label=f"{ROB_STYLE[j][1]} {label(j, 'rob_judgement')}") for j in present]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=5.5)
     ax.set_title(title or f"Risk of bias ({tool})")
     return fig
@@ -88,9 +97,9 @@ def rob_summary(rob, *, tool="SYRCLE", domain="domain", judgement="judgement", t
     for j in judg:
         vals = 100 * tab[j].to_numpy()
         ax.barh(ys, vals, left=left, color=ROB_STYLE.get(j, ("#DDDDDD", ""))[0], edgecolor="white", lw=0.4,
-                height=0.7, label=j.replace("_", " "))
+                height=0.7, label=label(j, "rob_judgement"))
         left += vals
-    ax.set_yticks(ys, [d.replace("_", " ") for d in doms])
+    ax.set_yticks(ys, [label(d, "rob_domain") for d in doms])
     ax.set_xlim(0, 100)
     ax.set_xlabel("Studies (%)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=5.5)

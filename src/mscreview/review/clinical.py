@@ -451,7 +451,6 @@ def published_gmfm_forest_data(ev: Evidence) -> dict:
                   + (f", {r.timepoint}" if r.timepoint else "") + (f" (k = {int(r.k)})" if pd.notna(r.k) else "")
                   + (" [measure not stated]" if not r.measure else "")
                   for r in g.itertuples()]
-    g["label"] = [t if len(t) <= 72 else t[:69] + "..." for t in g["label"]]
     g["yi"] = g["estimate"]
     return {"data": g, "label": "label", "group": "group", "ci_low": "ci_low", "ci_high": "ci_high",
             "xlabel": "Pooled GMFM effect (SMD unless stated; > 0 favours cells)",

@@ -15,6 +15,7 @@ from ..engine.multilevel import rma_mv
 from ..engine.rma import rma
 from ..engine.robust import coef_test
 from . import rules
+from ..data.schema import display_name
 from .evidence import (FAMILY, Evidence, FigureSpec, MECH_ORDER, PRIMARY, cites, family_parts, pooled_by_mechanism, slug,
                        pooled_families, prefixed, primary_effects, result_key, spaced)
 
@@ -44,7 +45,8 @@ def forest_data(ev: Evidence, population: str, product_class: str, mechanism: st
                        "k": f.k, "i2": f.i2})
     return {"data": g, "label": "label", "group": "msc_source", "pooled": pooled,
             "xlabel": "Standardised mean difference (Hedges' g); > 0 favours MSC",
-            "title": f"{spaced(population).capitalize()}, {spaced(product_class)}: {spaced(mechanism)}"
+            "title": f"{display_name(population, 'population')}, {display_name(product_class, 'product')}: "
+                     f"{display_name(mechanism, 'mechanism').lower()}"
                      + (f" ({instrument_family})" if instrument_family else "")}
 
 

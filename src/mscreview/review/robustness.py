@@ -129,7 +129,8 @@ def posterior_curves(ev: Evidence, family: str | None = None) -> dict:
         b = bayes.bayesmeta(g["yi"].to_numpy(float), g["vi"].to_numpy(float), tau_prior=prior, tau_scale=0.5)
         lo, hi = float(b.quantile(0.001)), float(b.quantile(0.999))
         x = np.linspace(lo, hi, 400)
-        curves[f"{prior}(0.5) prior on tau"] = (x, np.asarray(b.pdf(x), float))
+        shown = {"halfnormal": "Half-normal", "halfcauchy": "Half-Cauchy"}[prior]
+        curves[f"{shown}(0.5) prior on \u03c4"] = (x, np.asarray(b.pdf(x), float))
     return curves
 
 

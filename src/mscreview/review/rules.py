@@ -707,12 +707,18 @@ def prepost_table(extracted: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFram
 def event_rates(extracted: pd.DataFrame, studies: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
     """Event proportions per arm (all rows with ``x1i`` and ``n1i``), with Clopper-Pearson CIs.
 
+    The CIs are ``statsmodels.stats.proportion.proportion_confint(method="beta")``: exact
+    (Clopper-Pearson 1934), conservative where Wilson's score interval can undercover, and defined at
+    0 and n events, which matter most for the rare adverse events of small series.
+
     Returns
     -------
     DataFrame
         ``row_id, study_id, design, mechanism, outcome, comparison_type, x1i, n1i, p1, p1_ci_low,
         p1_ci_high, x2i, n2i, p2, p2_ci_low, p2_ci_high`` (arm 2 NaN for single-arm rows).
     """
+    from statsmodels.stats.proportion import proportion_confint
+
     st = studies.drop_duplicates("study_id").set_index("study_id")
     rows = []
     for _, r in extracted.iterrows():
@@ -729,8 +735,10 @@ def event_rates(extracted: pd.DataFrame, studies: pd.DataFrame, confidence_level
             if np.isnan(x) or np.isnan(n) or n <= 0:
                 rec[f"p{arm}"] = rec[f"p{arm}_ci_low"] = rec[f"p{arm}_ci_high"] = np.nan
                 continue
-            ci = stats.binomtest(int(x), int(n)).proportion_ci(confidence_level=confidence_level, method="exact")
-            rec[f"p{arm}"], rec[f"p{arm}_ci_low"], rec[f"p{arm}_ci_high"] = x / n, float(ci.low), float(ci.high)
+            # Clopper-Pearson ("beta"): exact, never below the nominal coverage, the usual choice for
+            # the small single-arm safety series here; equal to scipy's binomtest(...).proportion_ci("exact")
+            low, high = proportion_confint(int(x), int(n), alpha=1 - confidence_level, method="beta")
+            rec[f"p{arm}"], rec[f"p{arm}_ci_low"], rec[f"p{arm}_ci_high"] = x / n, float(low), float(high)
         rows.append(rec)
     return pd.DataFrame(rows, columns=["row_id", "study_id", "design", "mechanism", "outcome", "comparison_type",
                                        "x1i", "n1i", "p1", "p1_ci_low", "p1_ci_high", "x2i", "n2i", "p2",
