@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mscreview.review import rules
+from mscreview.review import rules, uncontrolled
 from mscreview.data import tables as tbl
 
 FIX = Path(__file__).parent / "data_synthetic"
@@ -328,14 +328,14 @@ DL_Z = dict(estimate=0.728731127654512, ci_low=0.229999928267561, ci_high=1.2274
 
 
 def test_prepost_table(tables):
-    p = rules.prepost_table(tables["extracted"], tables["studies"])
+    p = uncontrolled.prepost_table(tables["extracted"], tables["studies"])
     assert p.row_id.tolist() == ["SeriesC2018_01"]
     r = p.iloc[0]
     assert (r["n"], r["m_follow_up"], r["m_baseline"], r["change"]) == (10, 45, 40, 5)   # GMFM-66 45 - 40
 
 
 def test_event_rates_clopper_pearson(tables):
-    e = rules.event_rates(tables["extracted"], tables["studies"]).set_index("row_id")
+    e = uncontrolled.event_rates(tables["extracted"], tables["studies"]).set_index("row_id")
     assert sorted(e.index) == ["SeriesC2018_02", "TrialB2019_02"]
     r = e.loc["SeriesC2018_02"]
     assert r["p1"] == pytest.approx(0.2) and np.isnan(r["p2"])

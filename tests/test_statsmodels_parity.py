@@ -19,7 +19,7 @@ from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from mscreview.engine.rma import rma
-from mscreview.review.rules import event_rates
+from mscreview.review.uncontrolled import event_rates
 
 REF = json.loads((Path(__file__).parent / "reference" / "engine_reference.json").read_text())
 DATASETS = ["bcg_rr", "bcg_or", "normand_md", "normand_smd", "hackshaw", "random_k8_tau0.4", "edge_k2"]

@@ -39,7 +39,7 @@ from ..data.validate import says_digitised
 
 __all__ = ["effect_table", "direction_table", "study_directions", "sign_test", "SignTestResult", "swim_direction",
            "SWIM_DIRECTIONS", "NO_CLEAR", "NOT_CONTROLLED",
-           "primary_effects", "pooled_by", "product_class", "timepoint_days", "prepost_table", "event_rates",
+           "primary_effects", "pooled_by", "product_class", "timepoint_days", "is_missing", "as_float", "higher_is_better_value",
            "CONTINUOUS_MEASURES", "EVENT_MEASURES"]
 
 CONTINUOUS_MEASURES = ("SMD", "MD", "ROM")
@@ -67,15 +67,18 @@ def timepoint_days(timepoint, unit) -> float:
     return float(timepoint) * _DAYS[unit]
 
 
-def _missing(v) -> bool:
+def is_missing(v) -> bool:
+    """True for None or a scalar NA (an empty CSV cell)."""
     return v is None or (np.ndim(v) == 0 and bool(pd.isna(v)))
 
 
-def _num(x) -> float:
+def as_float(x) -> float:
+    """A cell as float (NaN when empty)."""
     return np.nan if x is None or pd.isna(x) else float(x)
 
 
-def _hib(x):
+def higher_is_better_value(x):
+    """``higher_is_better`` as True / False, or None when unknown."""
     if x is None or (not isinstance(x, str) and pd.isna(x)):
         return None
     if isinstance(x, str):
@@ -85,9 +88,9 @@ def _hib(x):
 
 def _arm_sd(row, arm: str, dispersion: str, unstated: str):
     """(mean, sd, conversion) of one arm, or (nan, nan, reason) when it cannot be had."""
-    m, sd = _num(row.get(f"m{arm}i")), _num(row.get(f"sd{arm}i"))
-    lo, hi = _num(row.get(f"lo{arm}i")), _num(row.get(f"hi{arm}i"))
-    n = _num(row.get(f"n{arm}i"))
+    m, sd = as_float(row.get(f"m{arm}i")), as_float(row.get(f"sd{arm}i"))
+    lo, hi = as_float(row.get(f"lo{arm}i")), as_float(row.get(f"hi{arm}i"))
+    n = as_float(row.get(f"n{arm}i"))
     center = row.get("center_type")
     center = center if isinstance(center, str) else "mean"
     if np.isnan(m):
@@ -210,7 +213,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
     keep, excluded = [], []
 
     for i, row in ex.iterrows():
-        row = {k: (None if _missing(v) else v) for k, v in row.items()}
+        row = {k: (None if is_missing(v) else v) for k, v in row.items()}
         rid, sid = row["row_id"], row["study_id"]
 
         def skip(reason):
@@ -231,7 +234,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
         if avail == "figure_only" and not says_digitised(notes):
             skip("figure only (numbers not reported in text or tables)")
             continue
-        hib = _hib(row.get("higher_is_better"))
+        hib = higher_is_better_value(row.get("higher_is_better"))
         if hib is None:
             skip("higher_is_better missing (direction of benefit unknown)")
             continue
@@ -240,9 +243,9 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
             skip(f"{ctype}: not a controlled comparison (described, not pooled)")
             continue
         k_share = int(n_sharing.iloc[i])
-        n1, n2 = _num(row.get("n1i")), _num(row.get("n2i"))
+        n1, n2 = as_float(row.get("n1i")), as_float(row.get("n2i"))
         rec = {"n1i": n1, "n2i": n2, "m1i": np.nan, "sd1i": np.nan, "m2i": np.nan, "sd2i": np.nan,
-               "x1i": _num(row.get("x1i")), "x2i": _num(row.get("x2i")), "yi_reported": np.nan,
+               "x1i": as_float(row.get("x1i")), "x2i": as_float(row.get("x2i")), "yi_reported": np.nan,
                "vi_reported": np.nan}
         if measure in EVENT_MEASURES:
             if np.isnan(rec["x1i"]) or np.isnan(rec["x2i"]):
@@ -262,7 +265,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
             m2, s2, c2 = _arm_sd(row, "2", dispersion, unstated_dispersion)
             have_group = not (np.isnan(m1) or np.isnan(s1) or np.isnan(m2) or np.isnan(s2))
             etype = row.get("effect_type")
-            e, lo, hi = _num(row.get("effect")), _num(row.get("effect_ci_low")), _num(row.get("effect_ci_high"))
+            e, lo, hi = as_float(row.get("effect")), as_float(row.get("effect_ci_low")), as_float(row.get("effect_ci_high"))
             if have_group and (np.isnan(n1) or np.isnan(n2)):
                 skip("n missing (only total n reported?)")
                 continue
@@ -273,7 +276,7 @@ def effect_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str = 
                     conversion += f"; doubtful label read as {dispersion} (other reading)"
             elif measure == "SMD" and etype in ("MD", "beta") and not np.isnan([e, lo, hi, n1, n2]).any():
                 try:
-                    yi, vi, conversion = smd_from_between_group(e, lo, hi, n1, n2, _num(row.get("effect_std")),
+                    yi, vi, conversion = smd_from_between_group(e, lo, hi, n1, n2, as_float(row.get("effect_std")),
                                                                 between_group_smd)
                 except ValueError as err:
                     skip(f"reported {etype}: {err}")
@@ -411,7 +414,7 @@ def direction_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str
     st = studies.drop_duplicates("study_id").set_index("study_id")
     rows = []
     for _, r in extracted.iterrows():
-        r = {k: (None if _missing(v) else v) for k, v in r.items()}
+        r = {k: (None if is_missing(v) else v) for k, v in r.items()}
         if r.get("comparison_type") not in comparison_types:
             continue
         sid = r["study_id"]
@@ -440,10 +443,10 @@ def direction_table(extracted: pd.DataFrame, studies: pd.DataFrame, measure: str
 
 def _reported_direction(r, z):
     """Direction and significance from a reported effect with CI, or from event proportions."""
-    hib = _hib(r.get("higher_is_better"))
+    hib = higher_is_better_value(r.get("higher_is_better"))
     if hib is None:
         return None
-    e, lo, hi = _num(r.get("effect")), _num(r.get("effect_ci_low")), _num(r.get("effect_ci_high"))
+    e, lo, hi = as_float(r.get("effect")), as_float(r.get("effect_ci_low")), as_float(r.get("effect_ci_high"))
     etype = r.get("effect_type")
     if isinstance(etype, str) and not np.isnan(e):
         null = 1.0 if etype in ("RR", "OR", "HR") else 0.0
@@ -451,7 +454,7 @@ def _reported_direction(r, z):
         d = "favours_msc" if sign > 0 else "favours_control" if sign < 0 else NO_CLEAR
         sig = "unclear" if np.isnan(lo) or np.isnan(hi) else ("yes" if (lo > null or hi < null) else "no")
         return d, sig
-    x1, n1, x2, n2 = (_num(r.get(c)) for c in ("x1i", "n1i", "x2i", "n2i"))
+    x1, n1, x2, n2 = (as_float(r.get(c)) for c in ("x1i", "n1i", "x2i", "n2i"))
     if not any(np.isnan([x1, n1, x2, n2])) and n1 > 0 and n2 > 0:
         sign = np.sign(x1 / n1 - x2 / n2) * (1 if hib else -1)
         d = "favours_msc" if sign > 0 else "favours_control" if sign < 0 else NO_CLEAR
@@ -665,81 +668,3 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
         rows.append(rec)
     cols = by + ["k", "study_ids", "pooled", "reason", "measure"] + num + ["method", "test"]
     return pd.DataFrame(rows, columns=cols)
-
-
-# ---------------------------------------------------------------------------
-# descriptive tables for uncontrolled data
-# ---------------------------------------------------------------------------
-
-def prepost_table(extracted: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
-    """Single-arm before/after rows, described (never pooled with controlled comparisons).
-
-    Returns
-    -------
-    DataFrame
-        ``row_id, study_id, population, msc_source, mechanism, outcome, unit, timepoint,
-        timepoint_unit, n, m_follow_up, m_baseline, change`` where ``change`` is follow-up minus
-        baseline harmonised so that positive = improvement (NaN when a mean is missing), plus
-        the reported ``direction`` / ``p_text`` and ``data_availability``.
-    """
-    st = studies.drop_duplicates("study_id").set_index("study_id")
-    rows = []
-    for _, r in extracted.iterrows():
-        r = {k: (None if _missing(v) else v) for k, v in r.items()}
-        if r.get("comparison_type") != "pre_post":
-            continue
-        sid = r["study_id"]
-        s = st.loc[sid] if sid in st.index else {}
-        m1, m0 = _num(r.get("m1i")), _num(r.get("m2i"))
-        hib = _hib(r.get("higher_is_better"))
-        change = (m1 - m0) * (1 if hib else -1) if hib is not None else np.nan
-        rows.append({"row_id": r["row_id"], "study_id": sid, "population": s.get("population", pd.NA),
-                     "msc_source": s.get("msc_source", pd.NA), "mechanism": r.get("mechanism"),
-                     "outcome": r.get("outcome"), "unit": r.get("unit"), "timepoint": r.get("timepoint"),
-                     "timepoint_unit": r.get("timepoint_unit"), "n": _num(r.get("n1i")), "m_follow_up": m1,
-                     "m_baseline": m0, "change": change, "direction": r.get("direction"),
-                     "p_text": r.get("p_text"), "data_availability": r.get("data_availability")})
-    return pd.DataFrame(rows, columns=["row_id", "study_id", "population", "msc_source", "mechanism", "outcome",
-                                       "unit", "timepoint", "timepoint_unit", "n", "m_follow_up", "m_baseline",
-                                       "change", "direction", "p_text", "data_availability"])
-
-
-def event_rates(extracted: pd.DataFrame, studies: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
-    """Event proportions per arm (all rows with ``x1i`` and ``n1i``), with Clopper-Pearson CIs.
-
-    The CIs are ``statsmodels.stats.proportion.proportion_confint(method="beta")``: exact
-    (Clopper-Pearson 1934), conservative where Wilson's score interval can undercover, and defined at
-    0 and n events, which matter most for the rare adverse events of small series.
-
-    Returns
-    -------
-    DataFrame
-        ``row_id, study_id, design, mechanism, outcome, comparison_type, x1i, n1i, p1, p1_ci_low,
-        p1_ci_high, x2i, n2i, p2, p2_ci_low, p2_ci_high`` (arm 2 NaN for single-arm rows).
-    """
-    from statsmodels.stats.proportion import proportion_confint
-
-    st = studies.drop_duplicates("study_id").set_index("study_id")
-    rows = []
-    for _, r in extracted.iterrows():
-        r = {k: (None if _missing(v) else v) for k, v in r.items()}
-        x1, n1 = _num(r.get("x1i")), _num(r.get("n1i"))
-        if np.isnan(x1) or np.isnan(n1):
-            continue
-        rec = {"row_id": r["row_id"], "study_id": r["study_id"],
-               "design": st.loc[r["study_id"], "design"] if r["study_id"] in st.index else pd.NA,
-               "mechanism": r.get("mechanism"), "outcome": r.get("outcome"),
-               "comparison_type": r.get("comparison_type")}
-        for arm, x, n in (("1", x1, n1), ("2", _num(r.get("x2i")), _num(r.get("n2i")))):
-            rec[f"x{arm}i"], rec[f"n{arm}i"] = x, n
-            if np.isnan(x) or np.isnan(n) or n <= 0:
-                rec[f"p{arm}"] = rec[f"p{arm}_ci_low"] = rec[f"p{arm}_ci_high"] = np.nan
-                continue
-            # Clopper-Pearson ("beta"): exact, never below the nominal coverage, the usual choice for
-            # the small single-arm safety series here; equal to scipy's binomtest(...).proportion_ci("exact")
-            low, high = proportion_confint(int(x), int(n), alpha=1 - confidence_level, method="beta")
-            rec[f"p{arm}"], rec[f"p{arm}_ci_low"], rec[f"p{arm}_ci_high"] = x / n, float(low), float(high)
-        rows.append(rec)
-    return pd.DataFrame(rows, columns=["row_id", "study_id", "design", "mechanism", "outcome", "comparison_type",
-                                       "x1i", "n1i", "p1", "p1_ci_low", "p1_ci_high", "x2i", "n2i", "p2",
-                                       "p2_ci_low", "p2_ci_high"])
