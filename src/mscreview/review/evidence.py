@@ -31,6 +31,7 @@ import pandas as pd
 
 from .. import paths
 from ..data import schema, tables
+from ..data.labels import study_labels
 from . import rules
 from .rules import timepoint_days
 
@@ -225,7 +226,8 @@ def gmfm_effects(ev: Evidence) -> pd.DataFrame:
     g = e[(e["population"] == "clinical") & (e["product_class"] == "msc")
           & e["outcome"].astype("string").str.upper().str.startswith("GMFM")].copy()
     g["months"] = [months_of(r) for r in g.to_dict("records")]
-    g["label"] = [f"{r.study_id} ({r.outcome})" for r in g.itertuples()]
+    names = study_labels(ev.studies)
+    g["label"] = [f"{names.get(r.study_id, r.study_id)} ({r.outcome})" for r in g.itertuples()]
     return g.sort_values(["months", "study_id"]).reset_index(drop=True)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.labels import study_labels
 from ..engine.format import fmt
 from ..engine.multilevel import rma_mv
 from ..engine.rma import rma
@@ -26,7 +27,8 @@ def forest_data(ev: Evidence, population: str, product_class: str, mechanism: st
              & (prim["mechanism"] == mechanism)].copy()
     if g.empty:
         raise ValueError(f"no effect sizes for {population}/{product_class}/{mechanism}")
-    g["label"] = [f"{r.study_id} ({r.outcome}, {timepoint_text(r)})" for r in g.itertuples()]
+    names = study_labels(ev.studies)
+    g["label"] = [f"{names.get(r.study_id, r.study_id)} ({r.outcome}, {timepoint_text(r)})" for r in g.itertuples()]
     g = g.sort_values(["msc_source", "study_id"])
     pooled = []
     for src, sg in g.groupby("msc_source", sort=True):
@@ -97,7 +99,8 @@ def direction_cells(ev: Evidence, population: str = "preclinical", product_class
            .agg(lambda s: set(s)).to_dict())
     sd["significant"] = ["yes" if r.direction in sig.get((r.cohort_id, r.mechanism), set()) else "no"
                          for r in sd.itertuples()]
-    sd["study"] = sd["study_ids"].str.replace(";", " / ")
+    names = study_labels(ev.studies)
+    sd["study"] = [" / ".join(names.get(s, s) for s in ids.split(";")) for ids in sd["study_ids"]]
     order = {m: i for i, m in enumerate(MECH_ORDER)}
     sd = sd.sort_values(["study", "mechanism"], key=lambda s: s.map(order) if s.name == "mechanism" else s)
     return sd.reset_index(drop=True)
