@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 from mscreview.data import tables as tbl  # noqa: E402
 from mscreview.data.labels import study_label, study_labels  # noqa: E402
 from mscreview.output import plotting  # noqa: E402
-from mscreview.review import evidence, overview  # noqa: E402
+from mscreview.review import evidence, overview, rules  # noqa: E402
 
 FIX = Path(__file__).parent / "data_synthetic"
 
@@ -84,14 +84,18 @@ def test_every_included_study_gets_a_label(real):
 def test_no_effect_size_disappears(which, request):
     ev = request.getfixturevalue(which)
     t = overview.effect_overview(ev)
-    studies = t[t["kind"] == "study"]
+    studies = t[(t["kind"] == "study") & (t["measure"] == "SMD")]
     # one study row for every effect, and the primary ones (pooled, plotted) marked
     assert sorted(studies["row_id"]) == sorted(ev.effects["row_id"])
     prim = evidence.primary_effects(ev)
     assert sorted(studies.loc[studies["primary"].astype(bool), "row_id"]) == sorted(prim["row_id"])
+    # rows with event counts (no SMD) are there as risk ratios
+    rr, _ = rules.effect_table(ev.extracted, ev.studies, "RR")
+    rr = rr[~rr["row_id"].isin(ev.effects["row_id"])]
+    assert sorted(t.loc[(t["kind"] == "study") & (t["measure"] == "RR"), "row_id"]) == sorted(rr["row_id"])
     # and the figure draws every primary effect
     rows = overview.overview_rows(ev)
-    assert sorted(rows.loc[rows["kind"] == "study", "row_id"]) == sorted(prim["row_id"])
+    assert sorted(rows.loc[(rows["kind"] == "study") & (rows["measure"] == "SMD"), "row_id"]) == sorted(prim["row_id"])
 
 
 def test_study_rows_carry_hedges_g_with_its_wald_ci(synth):
@@ -137,8 +141,11 @@ def test_direction_counts_cover_every_cohort_without_an_effect(which, request):
     d = t[t["kind"] == "directions"]
     assert (d["favours_msc"] + d["favours_control"] + d["no_clear_direction"] == d["cohorts"]).all()
     keys = ["population", "product_class", "mechanism"]
-    coh = ev.effects["cohort_id"].where(ev.effects["cohort_id"].notna(), ev.effects["study_id"])
-    with_effect = set(zip(*(ev.effects[k] for k in keys), coh))
+    rr, _ = rules.effect_table(ev.extracted, ev.studies, "RR")
+    rr = rr[~((rr["x1i"] == 0) & (rr["x2i"] == 0))]   # an RR with no event in either arm is no effect size
+    eff = pd.concat([ev.effects, rr], ignore_index=True)
+    coh = eff["cohort_id"].where(eff["cohort_id"].notna(), eff["study_id"])
+    with_effect = set(zip(*(eff[k] for k in keys), coh))
     expected = ev.study_dirs[[tuple(r) not in with_effect
                               for r in ev.study_dirs[keys + ["cohort_id"]].itertuples(index=False)]]
     got = d.groupby(keys)["cohorts"].sum()
@@ -188,6 +195,23 @@ def test_a_published_estimate_appears_by_population_mechanism_and_source(tmp_pat
 ])
 def test_published_outcomes_map_to_mechanisms(outcome, mechanism):
     assert overview.published_mechanism(outcome) == mechanism
+
+
+def test_event_rows_give_the_risk_ratio_on_the_natural_scale(real):
+    t = overview.effect_overview(real)
+    rr = t[(t["kind"] == "study") & (t["measure"] == "RR")]
+    if rr.empty:
+        pytest.skip("no controlled event counts in the data")
+    ex = real.extracted.set_index("row_id")
+    for r in rr.itertuples():
+        x1, n1, x2, n2 = (float(ex.loc[r.row_id, c]) for c in ("x1i", "n1i", "x2i", "n2i"))
+        if x1 == 0 and x2 == 0:
+            assert np.isnan(r.estimate) and "not estimable" in r.note
+        elif x1 > 0 and x2 > 0:
+            # RR and its Wald CI on the log scale by hand (no continuity correction without a zero cell)
+            se = np.sqrt(1 / x1 - 1 / n1 + 1 / x2 - 1 / n2)
+            assert r.estimate == pytest.approx((x1 / n1) / (x2 / n2), rel=1e-6)
+            assert r.ci_low == pytest.approx(np.exp(np.log(r.estimate) - 1.959964 * se), rel=1e-5)
 
 
 def test_table_order_follows_the_mechanism_registry(real):

@@ -159,7 +159,7 @@ def effect_overview(rows, *, xlim=None, xlabel="Standardised mean difference (He
         measure = r.get("measure") if isinstance(r.get("measure"), str) else ""
         txt = "" if np.isnan(e) else (f"{e:.2f}" if np.isnan(l_) else f"{e:.2f} [{l_:.2f}, {u:.2f}]")
         if draw == "value_text":
-            txt = f"{measure} {txt}"
+            txt = f"{measure} {txt}" if txt else f"{measure} not estimable"
         elif r["kind"] == "published" and not measure:
             txt += "\u2020"
         ax.text(xf(COLUMNS_MM["value"]), ym, txt, transform=tr, ha="left", va="center", fontsize=FONT,
@@ -219,7 +219,7 @@ def effect_overview(rows, *, xlim=None, xlabel="Standardised mean difference (He
         Line2D([], [], marker="D", ls="-", color=PUBLISHED_COLOUR, mfc="white", ms=3.5, lw=0.7,
                label="Published meta-analysis"),
         Line2D([], [], ls="none", label="Italic: cohorts without an effect size, by direction"),
-        Line2D([], [], ls="none", label="RR, MD: published on another scale (printed only)"),
+        Line2D([], [], ls="none", label="RR, MD: another scale, printed only (RR < 1: fewer events with MSC)"),
         Line2D([], [], ls="none", label="\u2020 effect measure not stated on the page read"),
     ]
     fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(COLUMNS_MM["group"] / fig_w_mm, 0.0),

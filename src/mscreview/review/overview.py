@@ -5,7 +5,9 @@ source, :func:`effect_overview` lists, one row per item (column ``kind``):
 
 - ``study``: every computable study-level effect (Hedges' g with its 95% Wald CI, n, outcome, timepoint),
   whatever the family size (k = 1 included); ``primary`` marks the effect the protocol rule picks for the
-  study in its family (:func:`mscreview.review.rules.primary_effects`), which is the one pooled and plotted;
+  study in its family (:func:`mscreview.review.rules.primary_effects`), which is the one pooled and plotted.
+  Controlled rows with event counts (adverse events) give a risk ratio instead (``measure = "RR"``, MSC vs
+  control, natural scale; not pooled here, see notebook 05), "not estimable" where neither arm had an event;
 - ``pooled``: the random-effects estimate (REML + Hartung-Knapp, protocol 6.3) of each family with k >= 2
   (``msc_source = "all"``) and of each source within a family that has two or more sources with k >= 2;
 - ``directions``: for the cohorts of a family without any effect size, the SWiM counts by source
@@ -159,6 +161,41 @@ def _study_rows(ev: Evidence, fam: list[str], labels: dict) -> list[dict]:
     return rows
 
 
+def event_effects(ev: Evidence) -> pd.DataFrame:
+    """Controlled rows with event counts in both arms (no SMD): the risk ratio, MSC vs control, from the
+    shared :func:`mscreview.review.rules.effect_table` (``measure="RR"``); ``estimable`` is False where
+    neither arm had an event (protocol 9.8: the RR is then not estimable)."""
+    e, _ = rules.effect_table(ev.extracted, ev.studies, "RR")
+    if e.empty:
+        return e
+    e = e[~e["row_id"].isin(ev.effects["row_id"])].copy() if not ev.effects.empty else e.copy()
+    e["estimable"] = ~((e["x1i"] == 0) & (e["x2i"] == 0))
+    return e.reset_index(drop=True)
+
+
+def _event_rows(ev: Evidence, labels: dict) -> list[dict]:
+    e = event_effects(ev)
+    if e.empty:
+        return []
+    chosen = set(rules.primary_effects(e)["row_id"])
+    rows = []
+    for r in e.to_dict("records"):
+        lr, se = float(r["yi_raw"]), float(np.sqrt(r["vi"]))
+        counts = f"{r['x1i']:g}/{r['n1i']:g} vs {r['x2i']:g}/{r['n2i']:g} events"
+        est = (np.exp(lr), np.exp(lr - Z95 * se), np.exp(lr + Z95 * se)) if r["estimable"] else (np.nan,) * 3
+        tp = timepoint_label(r.get("timepoint"), r.get("timepoint_unit"))
+        rows.append({"population": r["population"], "product_class": r["product_class"],
+                     "mechanism": r["mechanism"], "family": "",
+                     "msc_source": r["msc_source"] if isinstance(r["msc_source"], str) else "unclear",
+                     "kind": "study", "label": f"{labels.get(r['study_id'], r['study_id'])}: {r['outcome']}",
+                     "study_id": r["study_id"], "row_id": r["row_id"], "outcome": r["outcome"], "timepoint": tp,
+                     "measure": "RR", "estimate": est[0], "ci_low": est[1], "ci_high": est[2],
+                     "n": float(r["n1i"] + r["n2i"]), "k": 1, "primary": r["row_id"] in chosen,
+                     "note": counts + ("" if r["estimable"] else "; RR not estimable (no events in either arm)")
+                             + "; RR < 1: fewer events with MSC"})
+    return rows
+
+
 def _pooled_label(r: dict, fam: list[str], source: str = "") -> str:
     head = "Pooled" + (f", {_family_text(r, fam)}" if _family_text(r, fam) else "") + (f", {source}" if source else "")
     i2 = f", I\u00b2 = {r['i2']:.0f}%" if pd.notna(r.get("i2")) else ""
@@ -199,9 +236,11 @@ def _direction_rows(ev: Evidence) -> list[dict]:
         return []
     keys = ["population", "product_class", "mechanism"]
     with_effect = set()
-    if not ev.effects.empty:
-        coh = ev.effects["cohort_id"].where(ev.effects["cohort_id"].notna(), ev.effects["study_id"])
-        with_effect = set(zip(*(ev.effects[k] for k in keys), coh))
+    ev_ = event_effects(ev)
+    effects = pd.concat([ev.effects, ev_[ev_["estimable"]]] if not ev_.empty else [ev.effects], ignore_index=True)
+    if not effects.empty:
+        coh = effects["cohort_id"].where(effects["cohort_id"].notna(), effects["study_id"])
+        with_effect = set(zip(*(effects[k] for k in keys), coh))
     first = ev.studies.drop_duplicates("cohort_id").set_index("cohort_id")["msc_source"]
     sd = sd.assign(msc_source=sd["cohort_id"].map(first).fillna("unclear"))
     keep = [tuple(r) not in with_effect for r in sd[keys + ["cohort_id"]].itertuples(index=False)]
@@ -282,7 +321,7 @@ def effect_overview(ev: Evidence) -> pd.DataFrame:
     fam = _family_columns(ev)
     labels = study_labels(ev.studies)
     pub, _ = _published(ev)
-    rows = _study_rows(ev, fam, labels) + _pooled_rows(ev, fam) + _direction_rows(ev) + pub
+    rows = _study_rows(ev, fam, labels) + _event_rows(ev, labels) + _pooled_rows(ev, fam) + _direction_rows(ev) + pub
     df = pd.DataFrame(rows)
     for c in COLUMNS:
         if c not in df:
@@ -316,7 +355,7 @@ def overview_rows(ev: Evidence) -> pd.DataFrame:
     t["group"] = t["product_class"].map(lambda c: CLASS_NAMES.get(c, spaced(c)))
     t["source"] = t["msc_source"].map(source_name)
     smd = t["measure"].fillna("").isin(["SMD", ""])
-    t["draw"] = np.select([t["kind"] == "study", (t["kind"] == "pooled"),
+    t["draw"] = np.select([(t["kind"] == "study") & smd, (t["kind"] == "pooled"),
                            (t["kind"] == "published") & smd, t["kind"] == "directions"],
                           ["square", "diamond", "open_diamond", "text"], "value_text")
     return t.reset_index(drop=True)
@@ -332,8 +371,9 @@ def overview_figure(ev: Evidence) -> list[FigureSpec]:
            "of participants or animals; filled diamonds: random-effects estimates (REML + Hartung-Knapp) where "
            "k >= 2; open diamonds: pooled estimates published by other meta-analyses (SMD; some pool other "
            "cell products, as labelled); text: cohorts without an effect size, counted by their direction "
-           "(SWiM, one vote per cohort). Published estimates on another scale (RR, MD) are printed, not "
-           "plotted. Intervals beyond the axis end in an arrow. Positive values favour MSC.")
+           "(SWiM, one vote per cohort). Risk ratios of adverse events (MSC vs control; not estimable where "
+           "neither arm had an event) and published estimates on another scale (RR, MD) are printed, not plotted. "
+           "Intervals beyond the axis end in an arrow. Positive SMDs favour MSC.")
     return [FigureSpec("effect_overview", cap, "effect_overview", {"rows": rows},
                        data=rows[["kind", "label", "estimate", "ci_low", "ci_high"]])]
 
