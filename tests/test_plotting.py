@@ -108,7 +108,7 @@ def test_effect_direction_and_harvest():
     texts = [t.get_text() for t in ax.texts]
     assert {"20", "12", "40", "high", "unclear", "low"} <= set(texts)   # sample size and RoB beside each row
     labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels[:2] == ["n", "risk of bias"] and "anti-apoptosis" in labels
+    assert labels[:2] == ["n", "risk of bias"] and "Anti-apoptosis" in labels
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["favours MSC", "favours control", "no clear direction"]
     fig2 = plotting.harvest(df)

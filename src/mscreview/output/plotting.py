@@ -33,13 +33,14 @@ from __future__ import annotations
 from . import figures
 from .direction import effect_direction, harvest
 from .forest import bubble, forest, funnel, gosh, leave1out
+from .overview import effect_overview
 from .plotbase import DIRECTION_STYLE, ROB_STYLE, VERDICT_STYLE
 from .plots import claims_verdicts, distribution, evidence_map, posterior, prisma_flow
 from .rob import rob_summary, rob_traffic_light
 
 __all__ = ["export_all", "forest", "funnel", "bubble", "effect_direction", "harvest", "rob_traffic_light",
            "rob_summary", "prisma_flow", "evidence_map", "claims_verdicts", "gosh", "leave1out",
-           "distribution", "posterior", "DIRECTION_STYLE", "ROB_STYLE", "VERDICT_STYLE"]
+           "distribution", "posterior", "effect_overview", "DIRECTION_STYLE", "ROB_STYLE", "VERDICT_STYLE"]
 
 
 def export_all(specs, notebook: str | None = None):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import schema
+from ..data.labels import study_labels
 from ..engine.format import fmt
 from .clinical import gmfm_both_readings, gmfm_reading_effects, sae_risk_difference
 from .evidence import Evidence, FigureSpec, OIS_CONTINUOUS, cites, result_key, spaced
@@ -216,10 +217,11 @@ def rob_figures(ev: Evidence) -> list[FigureSpec]:
     names = {"SYRCLE": "syrcle", "RoB2": "rob2", "ROBINS-I": "robins_i"}
     for tool in rob_tools(ev):
         rb = ev.risk_of_bias[ev.risk_of_bias["tool"] == tool]
+        rb = rb.assign(study_label=rb["study_id"].map(study_labels(ev.studies)).fillna(rb["study_id"]))
         out.append(FigureSpec(f"rob_traffic_light_{names[tool]}",
                               f"Risk of bias ({tool}), one row per study: + low, - some concerns/moderate, "
                               "? unclear/no information, x high/serious.", "rob_traffic_light",
-                              dict(rob=rb, tool=tool), data=rb))
+                              dict(rob=rb, tool=tool, study="study_label"), data=rb))
         out.append(FigureSpec(f"rob_summary_{names[tool]}",
                               f"Risk of bias ({tool}): share of studies at each judgement per domain.",
                               "rob_summary", dict(rob=rb, tool=tool), data=rb))

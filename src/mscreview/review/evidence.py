@@ -31,6 +31,7 @@ import pandas as pd
 
 from .. import paths
 from ..data import schema, tables
+from ..data.labels import study_labels
 from . import rules
 from .rules import timepoint_days
 
@@ -242,7 +243,8 @@ def gmfm_effects(ev: Evidence, effects: pd.DataFrame | None = None) -> pd.DataFr
     g = e[(e["population"] == "clinical") & (e["product_class"] == "msc")
           & (e["instrument_family"] == "GMFM")].copy()
     g["months"] = [months_of(r) for r in g.to_dict("records")]
-    g["label"] = [f"{r.study_id} ({'GMFM, version not stated' if r.instrument == 'GMFM-unstated' else r.instrument})"
+    names = study_labels(ev.studies)
+    g["label"] = [f"{names.get(r.study_id, r.study_id)} ({'GMFM, version not stated' if r.instrument == 'GMFM-unstated' else r.instrument})"
                   for r in g.itertuples()]
     return g.sort_values(["months", "study_id"]).reset_index(drop=True)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import schema
+from ..data.labels import study_labels
 from ..engine.format import fmt
 from ..engine.multilevel import rma_mv
 from ..engine.rma import rma
@@ -29,7 +30,8 @@ def forest_data(ev: Evidence, population: str, product_class: str, mechanism: st
              & (prim["mechanism"] == mechanism) & (prim["instrument_family"] == instrument_family)].copy()
     if g.empty:
         raise ValueError(f"no effect sizes for {population}/{product_class}/{mechanism}/{instrument_family}")
-    g["label"] = [f"{r.study_id} ({r.outcome}, {timepoint_text(r)})" for r in g.itertuples()]
+    names = study_labels(ev.studies)
+    g["label"] = [f"{names.get(r.study_id, r.study_id)} ({r.outcome}, {timepoint_text(r)})" for r in g.itertuples()]
     g = g.sort_values(["msc_source", "study_id"])
     pooled = []
     for src, sg in g.groupby("msc_source", sort=True):
@@ -135,7 +137,8 @@ def direction_cells(ev: Evidence, population: str = "preclinical", product_class
     # one row per cohort: label it by every report of the cohort in these families, not per family
     reports = sd.groupby("cohort_id")["study_ids"].agg(lambda s: ";".join(sorted(set(";".join(s).split(";")))))
     sd["study_ids"] = sd["cohort_id"].map(reports)
-    sd["study"] = sd["study_ids"].str.replace(";", " / ")
+    names = study_labels(ev.studies)
+    sd["study"] = [" / ".join(names.get(s, s) for s in ids.split(";")) for ids in sd["study_ids"]]
     ns, rob = study_n(ev), study_rob(ev)
     worst = {j: i for i, j in enumerate(ROB_ORDER)}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.labels import study_labels
 from ..diagnostics import bias, influence
 from ..diagnostics.gosh import gosh
 from ..engine import bayes
@@ -250,7 +251,8 @@ def leave1out_figures(ev: Evidence) -> list[FigureSpec]:
     for name, g in families_for_robustness(ev).items():
         if len(g) < MIN_K_LEAVE1OUT:
             continue
-        l1 = influence.leave1out(g["yi"].to_numpy(float), g["vi"].to_numpy(float), slab=list(g["study_id"]),
+        l1 = influence.leave1out(g["yi"].to_numpy(float), g["vi"].to_numpy(float),
+                                   slab=list(g["study_id"].map(study_labels(ev.studies))),
                                    **PRIMARY)
         full = rma(g["yi"].to_numpy(float), g["vi"].to_numpy(float), **PRIMARY)
         out.append(FigureSpec("leave1out_" + slug(name), f"Leave-one-out, {name}.", "leave1out",
