@@ -36,7 +36,10 @@ from pathlib import Path
 from . import paths
 
 #: Generated outputs under review/ (never inputs).
-REVIEW_OUTPUTS = ("tables", "results.json", "manuscript.md")
+REVIEW_OUTPUTS = ("tables", "results.json", "manuscript.md", "references.bib", "manuscript.docx", "manuscript.html")
+
+#: Generated files published from the staged review/ folder (besides tables/).
+REVIEW_FILES = ("results.json", "manuscript.md", "references.bib", "manuscript.docx", "manuscript.html")
 
 #: Files in figures/ that the build does not own.
 FIGURES_KEEP = (".gitignore",)
@@ -83,7 +86,8 @@ class BuildSummary:
             f"Figures: {len(figs)} figures, {nfig} files (PDF, SVG, PNG, TIFF) in figures/ "
             f"(index: figures/README.md)",
             f"Tables:  {len(tables)} tables (CSV, Markdown, LaTeX) in review/tables/",
-            "Numbers: review/results.json; manuscript: review/manuscript.md",
+            "Numbers: review/results.json; manuscript: review/manuscript.md (DOCX and HTML beside it, "
+            "references in review/references.bib)",
             f"Inputs hash {self.inputs_hash[:12]} -> build/{STAMP_NAME}",
             f"Done in {self.seconds:.1f} s.",
         ]
@@ -276,16 +280,51 @@ def _finalise(stage: Path, root: Path) -> None:
     recs = figures.read_records(stage)
     (stage / "figures" / "README.md").write_text(figures.readme(recs), encoding="utf-8")
     (stage / "review" / "tables").mkdir(parents=True, exist_ok=True)
-    (stage / "review" / "tables" / "README.md").write_text(tables.tables_readme(tables.table_records(stage)),
-                                                           encoding="utf-8")
+    entries = tables.table_records(stage)
     results = numbers.merge_fragments(stage)
     (stage / "review").mkdir(parents=True, exist_ok=True)
     (stage / "review" / "results.json").write_text(numbers.dumps(results), encoding="utf-8")
     template = root / "review" / "manuscript_template.md"
     if template.is_file():
-        text = manuscript.render_template(template.read_text(encoding="utf-8"), results,
-                                          source="review/manuscript_template.md")
-        (stage / "review" / "manuscript.md").write_text(text, encoding="utf-8")
+        _render_document(stage, root, template, results, entries)
+    (stage / "review" / "tables" / "README.md").write_text(tables.tables_readme(entries), encoding="utf-8")
+
+
+def _render_document(stage: Path, root: Path, template: Path, results: dict, entries: dict) -> None:
+    """Manuscript, references, PRISMA 2020 checklist table, DOCX and HTML, all in ``stage``."""
+    from .output import document, manuscript, references, tables
+
+    review = stage / "review"
+    (review / "references.bib").write_text(references.bibtex(root), encoding="utf-8")
+    text = manuscript.render_template(template.read_text(encoding="utf-8"), results,
+                                      source="review/manuscript_template.md",
+                                      context=document.doc_context(root, stage))
+    (review / "manuscript.md").write_text(text, encoding="utf-8")
+    missing = [k for k in references.cited_keys(text)
+               if f"{{{k}," not in (review / "references.bib").read_text(encoding="utf-8")]
+    if missing:
+        raise BuildError("the manuscript cites studies that are not in data/studies.csv (so not in "
+                         f"review/references.bib): {', '.join(missing)}")
+    if (root / document.CHECKLIST).is_file():
+        _checklist(stage, root, text, entries)
+    title = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), None)
+    body = review / ".manuscript_body.md"
+    # the title becomes document metadata (pandoc's title block), not a first-level heading
+    body.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("# ")) + "\n", encoding="utf-8")
+    try:
+        document.render_documents(body, review / "references.bib", review, [review, stage], title=title)
+    finally:
+        body.unlink(missing_ok=True)
+
+
+def _checklist(stage: Path, root: Path, text: str, entries: dict) -> None:
+    """Every place review/prisma2020_checklist.csv names must exist (a heading of the manuscript or a
+    repository path); notebook 01 writes the checklist as a table."""
+    from .output import document
+
+    problems = document.check_checklist(root, text, out_root=stage)
+    if problems:
+        raise BuildError("review/prisma2020_checklist.csv names places that do not exist:\n  " + "\n  ".join(problems))
 
 
 def _publish(stage: Path, out_root: Path) -> dict[str, str]:
@@ -313,7 +352,7 @@ def _publish(stage: Path, out_root: Path) -> dict[str, str]:
                 p.unlink()          # lock or temporary files
             elif p.is_file():
                 out[p.relative_to(out_root).as_posix()] = _sha256(p)
-    for name in ("results.json", "manuscript.md"):
+    for name in REVIEW_FILES:
         s = stage / "review" / name
         if s.is_file():
             os.replace(s, out_root / "review" / name)

@@ -69,6 +69,12 @@ def audit_counts(ev: Evidence) -> pd.DataFrame:
     return pd.DataFrame(rows), nums
 
 
+def cohort_table(ev: Evidence) -> pd.DataFrame:
+    """Reports, studies (cohorts) and participants counted once per cohort, by population (protocol 9.7;
+    :func:`mscreview.review.characteristics.cohort_counts`)."""
+    return cohort_counts(ev)
+
+
 def availability_by_study(ev: Evidence) -> pd.DataFrame:
     """One row per study: population, design, what was read, rows by availability, effect sizes."""
     ex = ev.extracted

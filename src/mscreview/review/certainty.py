@@ -67,6 +67,26 @@ def rob_derived(ev: Evidence) -> pd.DataFrame:
     return rb
 
 
+def rob2_overall_table(ev: Evidence) -> pd.DataFrame:
+    """One row per randomised trial: its five RoB 2 domain judgements, the overall judgement stored in
+    ``data/risk_of_bias.csv`` and the one derived by :func:`rob2_overall` (they agree when the data
+    validate), with the rule."""
+    rb = ev.risk_of_bias
+    rb = rb[rb["tool"] == "RoB2"] if not rb.empty else rb
+    rows = []
+    for sid, g in rb.groupby("study_id", sort=True):
+        dom = dict(zip(g["domain"], g["judgement"]))
+        js = [dom.get(d) for d in ROB2_DOMAINS]
+        rec = {"study_id": sid, **{d: spaced(dom.get(d, "")) for d in ROB2_DOMAINS}}
+        rec["some_concerns_domains"] = sum(j == "some_concerns" for j in js)
+        rec["high_domains"] = sum(j == "high" for j in js)
+        rec["overall_stored"] = spaced(dom.get("overall", ""))
+        rec["overall_derived"] = spaced(rob2_overall(js)) if all(isinstance(j, str) for j in js) else "domains missing"
+        rec["rule"] = ROB2_RULE
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
 @cites
 def rob_summary_table(ev: Evidence) -> pd.DataFrame:
     """Per tool and domain, the number of studies at each judgement; the RoB 2 overall row is
@@ -182,13 +202,16 @@ def rob_figures(ev: Evidence) -> list[FigureSpec]:
     for tool in rob_tools(ev):
         rb = rob_derived(ev)
         rb = rb[rb["tool"] == tool]
+        label = {"RoB2": "RoB 2"}.get(tool, tool)
+        rule = (" Overall judgement derived from the domains by the RoB 2 algorithm (high if any domain is high "
+                "or three or more have some concerns).") if tool == "RoB2" else ""
         out.append(FigureSpec(f"rob_traffic_light_{names[tool]}",
-                              f"Risk of bias ({tool}), one row per study: + low, - some concerns/moderate, "
-                              "? unclear/no information, x high/serious.", "rob_traffic_light",
-                              dict(rob=rb, tool=tool), data=rb))
+                              f"Risk of bias ({label}), one row per study: + low, - some concerns/moderate, "
+                              "? unclear/no information, x high/serious." + rule, "rob_traffic_light",
+                              dict(rob=rb, tool=tool, title=f"Risk of bias ({label})"), data=rb))
         out.append(FigureSpec(f"rob_summary_{names[tool]}",
-                              f"Risk of bias ({tool}): share of studies at each judgement per domain.",
-                              "rob_summary", dict(rob=rb, tool=tool), data=rb))
+                              f"Risk of bias ({label}): share of studies at each judgement per domain." + rule,
+                              "rob_summary", dict(rob=rb, tool=tool, title=f"Risk of bias summary ({label})"), data=rb))
     return out
 
 

@@ -66,6 +66,25 @@ def efficacy_trials(ev: Evidence) -> list[str]:
     return sorted(set(hit["study_id"]))
 
 
+#: Short labels for the characteristics tables (the registries in schema hold the definitions).
+_SHORT = {"rct": "RCT", "nrsi_controlled": "non-randomised, controlled", "single_arm": "single arm",
+          "retrospective": "retrospective series", "case_report": "case report", "animal_controlled": "controlled",
+          "msc": "MSC", "msc_ev": "MSC EVs", "msc_secretome": "MSC secretome", "msc_derived_cells": "MSC-derived cells",
+          "msc_modified": "modified MSC", "cord_blood": "cord blood", "umbilical_cord": "umbilical cord",
+          "bone_marrow": "bone marrow", "intra_arterial": "intra-arterial", "mixed": "more than one",
+          "abstract_only": "abstract", "tables_only": "tables", "full_text": "full text", "figure_only": "figures",
+          "secondary_only": "secondary table", "not_reached": "not reached"}
+
+
+def _display(df: pd.DataFrame, cols) -> pd.DataFrame:
+    """Vocabulary slugs as short labels and empty cells as "not reported" (journal tables)."""
+    out = df.copy()
+    for c in cols:
+        out[c] = out[c].map(lambda v: "not reported" if (v is None or (not isinstance(v, str) and pd.isna(v)))
+                            else _SHORT.get(v, str(v).replace("_", " ")) if isinstance(v, str) else v)
+    return out
+
+
 def _dose(r) -> str:
     if pd.isna(r.get("dose")):
         return "not reported"
@@ -80,7 +99,7 @@ def table1_clinical(ev: Evidence) -> pd.DataFrame:
     st = ev.studies[ev.studies["population"] == "clinical"].copy()
     st["dose_text"] = [_dose(r) for r in st.to_dict("records")]
     st["cohort"] = cohort_of(st).to_numpy()
-    cols = {"study_id": "Study", "cohort": "Study (cohort)", "design": "Design", "country": "Country",
+    cols = {"study_id": "Study", "cohort": "Cohort", "design": "Design", "country": "Country",
             "n_total": "n",
             "msc_source": "MSC source", "donor": "Donor", "product": "Product", "route": "Route",
             "dose_text": "Dose", "n_doses": "Doses", "comparator": "Comparator", "follow_up": "Follow-up",
@@ -101,8 +120,10 @@ def table1_clinical(ev: Evidence) -> pd.DataFrame:
     nums["characteristics.clinical.efficacy_participants"] = int(
         pd.to_numeric(st.loc[st["study_id"].isin(eff), "n_total"], errors="coerce").fillna(0).sum())
     order = {d: i for i, d in enumerate(schema.DESIGNS)}
-    return out.sort_values(["Design", "Study"], key=lambda s: s.map(order) if s.name == "Design" else s
-                           ).reset_index(drop=True), nums
+    out = out.sort_values(["Design", "Study"], key=lambda s: s.map(order) if s.name == "Design" else s
+                          ).reset_index(drop=True)
+    return _display(out, ["Design", "Country", "MSC source", "Donor", "Product", "Route", "Doses", "Follow-up",
+                          "Report read"]), nums
 
 
 @cites
@@ -112,19 +133,22 @@ def table2_preclinical(ev: Evidence) -> pd.DataFrame:
     st = ev.studies[ev.studies["population"] == "preclinical"].copy()
     st["dose_text"] = [_dose(r) for r in st.to_dict("records")]
     st["cohort"] = cohort_of(st).to_numpy()
-    cols = {"study_id": "Study", "cohort": "Study (cohort)", "species": "Species", "strain": "Strain",
+    cols = {"study_id": "Study", "cohort": "Cohort", "species": "Species", "strain": "Strain",
             "model": "Model",
             "product": "Product", "msc_source": "MSC source", "donor": "Donor", "dose_text": "Dose",
             "route": "Route", "timing": "Timing", "comparator": "Comparator", "n_total": "n",
             "data_availability": "Report read"}
-    out = st[list(cols)].rename(columns=cols).sort_values("Study").reset_index(drop=True)
+    out = _display(st[list(cols)].rename(columns=cols).sort_values("Study").reset_index(drop=True),
+                   ["Species", "Strain", "Model", "Product", "MSC source", "Donor", "Route", "Timing", "Comparator",
+                    "Report read", "n"])
     cc = cohort_counts(ev).set_index("population")
     c = cc.loc["preclinical"] if "preclinical" in cc.index else pd.Series(0, index=cc.columns)
     nums["characteristics.preclinical.reports"] = int(c["reports"])
     nums["characteristics.preclinical.studies"] = int(c["studies"])   # cohorts (protocol 9.7)
     nums["characteristics.preclinical.animals"] = int(c["participants"])   # once per cohort
     nums["characteristics.preclinical.studies_without_n"] = int(c["studies_without_n"])
-    species = st["species"].fillna("not reported").value_counts()
+    # studies (cohorts) per species, protocol 9.7
+    species = st.drop_duplicates("cohort")["species"].fillna("not reported").value_counts()
     for sp in sorted(set(species.index) | {"rat", "mouse"}):   # the text cites rats and mice: always present
         nums[result_key("characteristics.preclinical.species", sp)] = int(species.get(sp, 0))
     return out, nums
