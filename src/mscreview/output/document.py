@@ -139,11 +139,13 @@ def check_checklist(root: Path, manuscript_text: str, out_root: Path | None = No
 # ---------------------------------------------------------------------------
 
 def normalise_docx(data: bytes) -> bytes:
-    """The DOCX ``data`` rewritten byte-stably: fixed core-property dates, fixed zip entry times,
-    entries in their original order, deflate at a fixed level."""
+    """The DOCX ``data`` rewritten byte-stably: fixed core-property dates, the bibliography's file
+    name instead of its absolute path, fixed zip entry times, entries in their original order and
+    stored uncompressed (deflate output can differ between zlib versions, i.e. between machines; the
+    embedded PNGs are compressed already)."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
         for info in src.infolist():
             body = src.read(info.filename)
             if info.filename == "docProps/custom.xml":
@@ -154,7 +156,7 @@ def normalise_docx(data: bytes) -> bytes:
                 body = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)",
                               lambda m: m.group(1) + FIXED_DATE.encode() + m.group(3), body)
             zi = zipfile.ZipInfo(info.filename, date_time=_ZIP_DATE)
-            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.compress_type = zipfile.ZIP_STORED
             zi.external_attr = 0o644 << 16
             zi.create_system = 3
             dst.writestr(zi, body)
