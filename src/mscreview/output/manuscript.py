@@ -194,7 +194,9 @@ def render_manuscript(root: Path | None = None) -> str:
     root = Path(root) if root else paths.ROOT
     tpl = (root / "review" / "manuscript_template.md").read_text(encoding="utf-8")
     res = json.loads((root / "review" / "results.json").read_text(encoding="utf-8"))
-    return render_template(tpl, res, source="review/manuscript_template.md")
+    from .document import doc_context   # figures and tables from figures/README.md and review/tables/
+
+    return render_template(tpl, res, source="review/manuscript_template.md", context=doc_context(root))
 
 
 def manuscript_main(argv=None) -> int:
