@@ -17,10 +17,23 @@ import csv
 import io
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
-from .manuscript import DocContext
+
+
+@dataclass
+class DocContext:
+    """What a manuscript may place besides numbers: figures (name -> caption; the PNG is
+    ``figures/<name>.png``), tables (name -> (caption, Markdown table)) and generated text blocks
+    (name -> Markdown, e.g. the deviations from protocol)."""
+
+    figures: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    includes: dict = field(default_factory=dict)
+    figure_dir: str = "../figures"
+
 
 CHECKLIST = "review/prisma2020_checklist.csv"
 CHECKLIST_COLUMNS = ["item", "section", "topic", "checklist_item", "where", "status", "note"]

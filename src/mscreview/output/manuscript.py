@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
 from ..engine.format import fmt
 from . import numbers
+from .document import DocContext, doc_context
 from .records import atomic_text, stage
 
 
@@ -24,18 +24,6 @@ _KEY = r"[A-Za-z0-9_.\-]+"
 _PLACEHOLDER = re.compile(r"\{\{\s*(" + _KEY + r")\s*(?::\s*([^}|\s]*))?\s*(?:\|([^|}]*)\|([^|}]*))?\s*\}\}")
 _DIRECTIVE = re.compile(r"\{\{>\s*(figure\??|table|include):\s*([A-Za-z0-9_\-]+)\s*\}\}")
 _REF = re.compile(r"\{\{\s*(fig|tab):\s*([A-Za-z0-9_\-]+)\s*\}\}")
-
-
-@dataclass
-class DocContext:
-    """What a manuscript may place besides numbers: figures (name -> caption; the PNG is
-    ``figures/<name>.png``), tables (name -> (caption, Markdown table)) and generated text blocks
-    (name -> Markdown, e.g. the deviations from protocol)."""
-
-    figures: dict = field(default_factory=dict)
-    tables: dict = field(default_factory=dict)
-    includes: dict = field(default_factory=dict)
-    figure_dir: str = "../figures"
 
 
 def _plural(n, singular: str, plural: str) -> str:
@@ -194,8 +182,7 @@ def render_manuscript(root: Path | None = None) -> str:
     root = Path(root) if root else paths.ROOT
     tpl = (root / "review" / "manuscript_template.md").read_text(encoding="utf-8")
     res = json.loads((root / "review" / "results.json").read_text(encoding="utf-8"))
-    from .document import doc_context   # figures and tables from figures/README.md and review/tables/
-
+    # figures and tables in place, from figures/README.md and review/tables/
     return render_template(tpl, res, source="review/manuscript_template.md", context=doc_context(root))
 
 
