@@ -39,14 +39,32 @@ def test_total_counts_by_hand(screening):
 
 
 def test_streams_by_hand(screening):
+    # D16: the stored-web-corpus search ("database" in the log) is "other methods"; only registers
+    # stay in the left column. The synthetic log has no register record.
     c = prisma.prisma_counts(screening)
-    db, other = c["databases_registers"], c["other_methods"]
-    # databases: S-002 (dup), S-003 (excluded), S-004 (not retrieved), S-008 (included report of TrialB2019)
-    assert (db.records_identified, db.duplicates_removed, db.screened, db.excluded_screening, db.sought,
-            db.not_retrieved, db.assessed, db.included_reports, db.included_studies) == (4, 1, 3, 1, 2, 1, 1, 1, 1)
-    # other methods: S-001, S-005, S-006, S-007
-    assert (other.records_identified, other.screened, other.sought, other.assessed, other.excluded_eligibility,
-            other.included_reports, other.included_studies) == (4, 4, 4, 4, 1, 3, 3)
+    reg, other = c["databases_registers"], c["other_methods"]
+    assert reg.records_identified == 0 and reg.included_studies == 0
+    # other methods: all 8 records; as the total
+    assert (other.records_identified, other.duplicates_removed, other.screened, other.excluded_screening,
+            other.sought, other.not_retrieved, other.assessed, other.excluded_eligibility,
+            other.included_reports, other.included_studies) == (8, 1, 7, 1, 6, 1, 5, 1, 4, 3)
+    assert "database" in prisma.STREAMS["other_methods"] and prisma.STREAMS["databases_registers"] == ("register",)
+
+
+def test_register_record_stays_in_the_left_column(screening):
+    s = screening.copy()
+    s.loc[s.record_id == "S-004", "source_type"] = "register"
+    c = prisma.prisma_counts(s)
+    assert (c["databases_registers"].records_identified, c["databases_registers"].not_retrieved) == (1, 1)
+    assert c["other_methods"].records_identified == 7
+
+
+def test_included_studies_counted_by_cohort(screening):
+    # synthetic: say RatA2020 and SeriesC2018 report one cohort -> 3 study ids, 2 cohorts; reports stay 4
+    cohorts = {"RatA2020": "cohortX", "SeriesC2018": "cohortX", "TrialB2019": "TrialB2019"}
+    c = prisma.prisma_counts(screening, cohorts=cohorts)["total"]
+    assert (c.included_reports, c.included_studies) == (4, 2)
+    assert prisma.prisma_counts(screening)["total"].included_studies == 3
 
 
 def test_unresolved_records_are_counted_not_dropped(screening):

@@ -217,6 +217,16 @@ CASES = [
     ("rob_judgement_of_other_tool", cell(ROB, ("RatA2020", "SYRCLE", "random_housing"), "judgement", "some_concerns"),
      {(ROB, 5, "judgement")}),
     ("rob_domain_missing", _delete_rob_domain, {(ROB, 12, "domain")}),
+    # RoB 2 overall by the algorithm (protocol 9.8): domains some/low/low/some/low -> some_concerns
+    ("rob2_overall_not_derived", cell(ROB, ("TrialB2019", "RoB2", "overall"), "judgement", "low"),
+     {(ROB, 17, "judgement")}),
+    ("rob2_domain_high_overall_not", cell(ROB, ("TrialB2019", "RoB2", "deviations"), "judgement", "high"),
+     {(ROB, 17, "judgement")}),     # any high domain -> overall high
+    ("rob2_three_some_concerns", cell(ROB, ("TrialB2019", "RoB2", "missing_data"), "judgement", "some_concerns"),
+     {(ROB, 17, "judgement")}),     # three domains with some concerns -> overall high
+    ("rob2_no_information_domain", cell(ROB, ("TrialB2019", "RoB2", "randomisation"), "judgement", "no_information"),
+     {(ROB, 12, "judgement")}),     # not a RoB 2 domain judgement
+
     ("rob_tool_does_not_fit_design", cell(ST, "TrialB2019", "design", "nrsi_controlled"),
      {(ROB, 12, "tool"), (ST, 3, "study_id")}),   # RoB2 rows for a study that now needs ROBINS-I
     ("rob_not_assessed", _delete_rob_study("RatA2020"), {(ST, 2, "study_id")}),
@@ -398,3 +408,15 @@ def test_figure_numbers_need_a_positive_digitisation_note(synth, note, ok):
     set_cell(synth, EX, "RatA2020_05", "m1i", "3.2")
     set_cell(synth, EX, "RatA2020_05", "notes", note)
     assert where(validate(synth)) == (set() if ok else {(EX, 6, "m1i")})
+
+
+def test_rob2_overall_message_names_study_stored_and_derived(synth):
+    set_cell(synth, ROB, ("TrialB2019", "RoB2", "overall"), "judgement", "low")
+    v = [x for x in validate(synth) if x.column == "judgement"]
+    assert len(v) == 1 and v[0].line == 17 and v[0].value == "low"
+    assert "TrialB2019" in v[0].message and "'some_concerns'" in v[0].message and "'low'" in v[0].message
+
+
+def test_real_rob2_overall_rows_follow_the_algorithm():
+    v = [x for x in validate(paths.ROOT) if x.file == ROB]
+    assert v == []

@@ -36,7 +36,10 @@ from pathlib import Path
 from . import paths
 
 #: Generated outputs under review/ (never inputs).
-REVIEW_OUTPUTS = ("tables", "results.json", "manuscript.md")
+REVIEW_OUTPUTS = ("tables", "results.json", "manuscript.md", "references.bib", "manuscript.docx", "manuscript.html")
+
+#: Generated files published from the staged review/ folder (besides tables/).
+REVIEW_FILES = ("results.json", "manuscript.md", "references.bib", "manuscript.docx", "manuscript.html")
 
 #: Files in figures/ that the build does not own.
 FIGURES_KEEP = (".gitignore",)
@@ -92,7 +95,8 @@ class BuildSummary:
             f"Figures: {len(figs)} figures, {nfig} files (PDF, SVG, PNG, TIFF) in {fig_dir}/ "
             f"(index: {fig_dir}/README.md)",
             f"Tables:  {len(tables)} tables (CSV, Markdown, LaTeX) in {tab_dir}/",
-            f"Numbers: {review}/results.json; manuscript: {review}/manuscript.md",
+            f"Numbers: {review}/results.json; manuscript: {review}/manuscript.md (DOCX and HTML beside it, "
+            f"references in {review}/references.bib)",
             (f"Plausibility: {self.plausibility_open} plausibility findings open "
              "(python -m mscreview validate lists them)" if self.plausibility_open is not None
              else "Plausibility: checks not run"),
@@ -334,12 +338,49 @@ def _finalise(stage: Path, root: Path, out_root: Path | None = None, partial: bo
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise BuildError(f"{src} cites {len(missing)} number{'s' if len(missing) != 1 else ''} that no notebook "
                          f"recorded ({shown}); record them with report.save_numbers or correct the template.")
-    (stage / "review" / "manuscript.md").write_text(
-        manuscript.render_template(text, results, source=src), encoding="utf-8")
+    _render_document(stage, root, template, results, tab)
     if partial:
         return ("Partial build: the manuscript was re-rendered from the last full build's numbers updated "
                 "with this build's; run a full build before citing it.")
     return None
+
+
+def _render_document(stage: Path, root: Path, template: Path, results: dict, entries: dict) -> None:
+    """Manuscript, references, PRISMA 2020 checklist table, DOCX and HTML, all in ``stage``."""
+    from .output import document, manuscript, references
+
+    review = stage / "review"
+    review.mkdir(parents=True, exist_ok=True)
+    (review / "references.bib").write_text(references.bibtex(root), encoding="utf-8")
+    text = manuscript.render_template(template.read_text(encoding="utf-8"), results,
+                                      source="review/manuscript_template.md",
+                                      context=document.doc_context(root, stage))
+    (review / "manuscript.md").write_text(text, encoding="utf-8")
+    missing = [k for k in references.cited_keys(text)
+               if f"{{{k}," not in (review / "references.bib").read_text(encoding="utf-8")]
+    if missing:
+        raise BuildError("the manuscript cites studies that are not in data/studies.csv (so not in "
+                         f"review/references.bib): {', '.join(missing)}")
+    if (root / document.CHECKLIST).is_file():
+        _checklist(stage, root, text, entries)
+    title = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), None)
+    body = review / ".manuscript_body.md"
+    # the title becomes document metadata (pandoc's title block), not a first-level heading
+    body.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("# ")) + "\n", encoding="utf-8")
+    try:
+        document.render_documents(body, review / "references.bib", review, [review, stage], title=title)
+    finally:
+        body.unlink(missing_ok=True)
+
+
+def _checklist(stage: Path, root: Path, text: str, entries: dict) -> None:
+    """Every place review/prisma2020_checklist.csv names must exist (a heading of the manuscript or a
+    repository path); notebook 01 writes the checklist as a table."""
+    from .output import document
+
+    problems = document.check_checklist(root, text, out_root=stage)
+    if problems:
+        raise BuildError("review/prisma2020_checklist.csv names places that do not exist:\n  " + "\n  ".join(problems))
 
 
 def _publish(stage: Path, out_root: Path, partial: bool = False) -> dict[str, str]:
@@ -378,7 +419,7 @@ def _publish(stage: Path, out_root: Path, partial: bool = False) -> dict[str, st
                 p.unlink()          # lock or temporary files
             elif p.is_file():
                 out[p.relative_to(out_root).as_posix()] = _sha256(p)
-    for name in ("results.json", "manuscript.md"):
+    for name in REVIEW_FILES:
         s = stage / "review" / name
         if s.is_file():
             (out_root / "review").mkdir(parents=True, exist_ok=True)

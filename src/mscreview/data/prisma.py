@@ -9,8 +9,12 @@ eligibility (retrieved: full text, tables or abstract) -> excluded with reasons
 (``eligibility_decision = exclude``, by ``exclusion_reason``) -> included (reports =
 records with ``eligibility_decision = include``; studies = their distinct ``study_id``).
 
-The diagram's two columns are kept apart: "databases and registers" (``database``,
-``register``) and "other methods" (``reading_list``, ``review_reference``, ``citation_search``).
+The diagram's two columns are kept apart: "databases and registers" (only ``register``: no
+bibliographic database was queried directly) and "other methods": the search of the stored web
+corpus of article pages (``database`` in the log, shown as websites; deviation D16 in
+``review/deviations.csv``), ``reading_list``, ``review_reference`` and ``citation_search``.
+Included studies are counted by cohort when a ``cohorts`` map (study_id -> cohort_id) is given
+(protocol 9.7: reports of the same patients or animals are one study).
 Records whose stage cannot be determined (e.g. screened in but no retrieval recorded) are
 counted as ``unresolved`` at the stage where they stop, never silently dropped; the validator
 reports them.
@@ -28,11 +32,20 @@ import pandas as pd
 
 from . import schema
 
-__all__ = ["PrismaCounts", "prisma_counts", "STREAMS"]
+__all__ = ["PrismaCounts", "prisma_counts", "STREAMS", "SOURCE_LABELS"]
 
 STREAMS = {
-    "databases_registers": ("database", "register"),
-    "other_methods": ("reading_list", "review_reference", "citation_search"),
+    "databases_registers": ("register",),
+    "other_methods": ("database", "reading_list", "review_reference", "citation_search"),
+}
+
+#: How each record source is labelled in the PRISMA 2020 flow diagram (stream: source).
+SOURCE_LABELS = {
+    "register": "trial registers",
+    "database": "websites (search of a stored web corpus)",
+    "reading_list": "project reading list",
+    "review_reference": "reference lists of reviews",
+    "citation_search": "citation searching",
 }
 
 
@@ -80,7 +93,7 @@ def _blank(s: pd.Series) -> pd.Series:
     return s.isna() | (s.astype("string").str.strip() == "")
 
 
-def _counts(df: pd.DataFrame, stream: str, sources) -> PrismaCounts:
+def _counts(df: pd.DataFrame, stream: str, sources, cohorts: dict | None = None) -> PrismaCounts:
     identified = {s: int((df["source_type"] == s).sum()) for s in sources}
     dup = ~_blank(df["duplicate_of"])
     rest = df[~dup]
@@ -102,14 +115,23 @@ def _counts(df: pd.DataFrame, stream: str, sources) -> PrismaCounts:
         screened=int(len(rest)), excluded_screening=int(len(screened_out)), sought=int(len(sought)),
         not_retrieved=int(len(not_ret)), assessed=int(len(assessed)), excluded_eligibility=int(len(excl)),
         excluded_reasons=ordered, included_reports=int(len(incl)),
-        included_studies=int(incl["study_id"].dropna().astype("string").str.strip().replace("", pd.NA).dropna().nunique()),
+        included_studies=int(_studies(incl["study_id"], cohorts)),
         unresolved_screening=int(len(rest) - len(screened_out) - len(sought)),
         unresolved_retrieval=int(len(sought) - len(not_ret) - len(assessed)),
         unresolved_eligibility=int(len(assessed) - len(excl) - len(incl)),
     )
 
 
-def prisma_counts(screening: pd.DataFrame, by_stream: bool = True) -> dict[str, PrismaCounts]:
+def _studies(study_ids: pd.Series, cohorts: dict | None) -> int:
+    """Distinct studies among included records: by cohort when ``cohorts`` maps study_id -> cohort_id."""
+    sid = study_ids.dropna().astype("string").str.strip().replace("", pd.NA).dropna()
+    if cohorts:
+        sid = sid.map(lambda x: cohorts.get(x) or x)
+    return sid.nunique()
+
+
+def prisma_counts(screening: pd.DataFrame, by_stream: bool = True,
+                  cohorts: dict | None = None) -> dict[str, PrismaCounts]:
     """PRISMA 2020 counts from the screening log.
 
     Parameters
@@ -119,6 +141,9 @@ def prisma_counts(screening: pd.DataFrame, by_stream: bool = True) -> dict[str, 
     by_stream : bool
         Also count the two PRISMA columns separately (``databases_registers``,
         ``other_methods``) besides ``total``.
+    cohorts : dict, optional
+        study_id -> cohort_id (``data/studies.csv``): included studies are then counted once per
+        cohort (protocol 9.7); without it, by distinct study_id.
 
     Returns
     -------
@@ -132,8 +157,8 @@ def prisma_counts(screening: pd.DataFrame, by_stream: bool = True) -> dict[str, 
     missing = need - set(screening.columns)
     if missing:
         raise ValueError(f"screening table lacks column(s) {sorted(missing)}")
-    out = {"total": _counts(screening, "total", list(schema.RECORD_SOURCES))}
+    out = {"total": _counts(screening, "total", list(schema.RECORD_SOURCES), cohorts)}
     if by_stream:
         for name, sources in STREAMS.items():
-            out[name] = _counts(screening[screening["source_type"].isin(sources)], name, sources)
+            out[name] = _counts(screening[screening["source_type"].isin(sources)], name, sources, cohorts)
     return out

@@ -214,7 +214,8 @@ ROB_DOMAINS = {
 
 ROB_JUDGEMENTS = {
     "SYRCLE": ["low", "high", "unclear"],
-    "RoB2": ["low", "some_concerns", "high", "no_information"],
+    # RoB 2 domain judgements are RoB 2's own; "no information" answers a signalling question (protocol 9.8)
+    "RoB2": ["low", "some_concerns", "high"],
     "ROBINS-I": ["low", "moderate", "serious", "critical", "no_information"],
 }
 
@@ -410,7 +411,7 @@ PUBLISHED_ESTIMATES = [
 ]
 
 RECORD_SOURCES = {
-    "database": "Database search (e.g. PubMed via stored pages)",
+    "database": "Search of a stored web corpus of article pages (PRISMA: other methods, websites; D16)",
     "register": "Trial register",
     "reading_list": "Project reading list (shared/literature/reading_list.csv)",
     "review_reference": "Included-study list or table of a published review",

@@ -50,7 +50,7 @@ from .. import paths
 from . import schema
 from .tables import parse_value, read_raw
 
-__all__ = ["Violation", "validate", "main"]
+__all__ = ["Violation", "validate", "main", "rob2_algorithm", "ROB2_DOMAINS"]
 
 
 @dataclass(frozen=True)
@@ -412,6 +412,45 @@ def _required_tool(pop: str, des: str):
     return {"rct": "RoB2", "nrsi_controlled": "ROBINS-I"}.get(des)
 
 
+#: RoB 2 domains that enter the overall judgement (every domain but ``overall``).
+ROB2_DOMAINS = tuple(d for d in schema.ROB_DOMAINS["RoB2"] if d != "overall")
+
+
+def rob2_algorithm(judgements) -> str:
+    """RoB 2 overall judgement from the five domain judgements (protocol 9.8).
+
+    ``low`` if every domain is low; ``high`` if any domain is high or three or more domains have
+    some concerns; otherwise ``some_concerns`` (Sterne et al. 2019, BMJ 366:l4898, Table 2, with
+    "multiple domains" operationalised as three or more). Raises ``ValueError`` naming any
+    judgement that is not a RoB 2 domain judgement.
+    """
+    js = list(judgements)
+    bad = [j for j in js if j not in ("low", "some_concerns", "high")]
+    if bad or not js:
+        raise ValueError(f"RoB 2 domain judgements must be low, some_concerns or high; got {bad or 'nothing'}")
+    if "high" in js or js.count("some_concerns") >= 3:
+        return "high"
+    if all(j == "low" for j in js):
+        return "low"
+    return "some_concerns"
+
+
+def _check_rob2_overall(f: str, sid: str, rows: list, out: list) -> None:
+    """The stored RoB 2 ``overall`` row must equal the algorithm's result."""
+    dom = {r.get("domain", ""): r for r in rows}
+    js = [dom[d].get("judgement", "") for d in ROB2_DOMAINS if d in dom]
+    if "overall" not in dom or len(js) != len(ROB2_DOMAINS) or \
+            any(j not in ("low", "some_concerns", "high") for j in js):
+        return   # missing domains and bad judgements are reported by their own checks
+    derived = rob2_algorithm(js)
+    stored = dom["overall"].get("judgement", "")
+    if stored != derived:
+        out.append(Violation(f, dom["overall"].line, "judgement", stored,
+                             f"'{derived}' for {sid}: the RoB 2 algorithm (protocol 9.8) on its domains "
+                             f"({', '.join(js)})", f"study {sid}: stored overall '{stored}' differs from the derived "
+                             f"'{derived}'"))
+
+
 def _check_rob(t: _Table, studies: _Table, out: list) -> None:
     f = t.file
     design = {r.get("study_id", ""): (r.get("population", ""), r.get("design", "")) for r in studies.rows}
@@ -435,6 +474,8 @@ def _check_rob(t: _Table, studies: _Table, out: list) -> None:
                                  f"{r.get('population', '')} {r.get('design', '')} study",
                                  "risk of bias not assessed" if sid not in assessed else "wrong tool"))
     for (sid, tool), rows in groups.items():
+        if tool == "RoB2":
+            _check_rob2_overall(f, sid, rows, out)
         have = {r.get("domain", "") for r in rows}
         missing = [d for d in schema.ROB_DOMAINS[tool] if d not in have]
         if missing:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ..data import schema, validate
-from ..data.prisma import prisma_counts
+from ..data.prisma import SOURCE_LABELS, prisma_counts
+from .characteristics import cohort_counts, cohort_of
 from .evidence import Evidence, cites, data_root, result_key, spaced
 
 
@@ -37,6 +38,17 @@ def audit_counts(ev: Evidence) -> pd.DataFrame:
 
     add("studies", "all", len(st))
     nums["audit.studies.total"] = len(st)
+    # protocol 9.7: studies are cohorts, reports are counted separately, participants once per cohort
+    for r in cohort_counts(ev).to_dict("records"):
+        pop = r["population"]
+        add("reports (included records)", pop, r["reports"])
+        add("studies (cohorts)", pop, r["studies"])
+        add("participants or animals, once per cohort (largest n)", pop, r["participants"])
+        add("participants or animals, summed over every report", pop, r["participants_all_reports"])
+        key = "total" if pop == "all" else pop
+        nums[result_key("audit.reports", key)] = r["reports"]
+        nums[result_key("audit.cohorts", key)] = r["studies"]
+        nums[result_key("audit.participants", key)] = r["participants"]
     for col in ("population", "product", "design", "msc_source", "data_availability"):
         for lvl, n in st[col].fillna("not reported").value_counts().sort_index().items():
             add(f"studies by {col}", lvl, n)
@@ -55,6 +67,12 @@ def audit_counts(ev: Evidence) -> pd.DataFrame:
     nums["audit.effects.studies"] = int(ev.effects["study_id"].nunique())
     nums["audit.excluded.total"] = len(ev.excluded)
     return pd.DataFrame(rows), nums
+
+
+def cohort_table(ev: Evidence) -> pd.DataFrame:
+    """Reports, studies (cohorts) and participants counted once per cohort, by population (protocol 9.7;
+    :func:`mscreview.review.characteristics.cohort_counts`)."""
+    return cohort_counts(ev)
 
 
 def availability_by_study(ev: Evidence) -> pd.DataFrame:
@@ -90,9 +108,15 @@ def prisma(ev: Evidence) -> dict:
     """PRISMA 2020 counts from ``review/screening.csv`` (mscreview.data.prisma), cited,
     in the form :func:`mscreview.output.plotting.prisma_flow` draws."""
     nums: dict = {}
-    c = prisma_counts(ev.screening)["total"]
+    allc = prisma_counts(ev.screening, cohorts=cohort_of(ev.studies).to_dict())
+    c = allc["total"]
+    ident = {}
+    for stream, label in (("databases_registers", "Databases and registers"), ("other_methods", "Other methods")):
+        for k, v in allc[stream].identified.items():
+            if v:
+                ident[f"{label}: {SOURCE_LABELS.get(k, spaced(k))}"] = v
     counts = {
-        "identified": {spaced(k): v for k, v in c.identified.items() if v},
+        "identified": ident,
         "duplicates_removed": c.duplicates_removed, "screened": c.screened,
         "excluded_screening": c.excluded_screening, "sought_retrieval": c.sought,
         "not_retrieved": c.not_retrieved, "assessed_eligibility": c.assessed,
@@ -103,12 +127,18 @@ def prisma(ev: Evidence) -> dict:
               "not_retrieved", "assessed", "excluded_eligibility", "included_reports", "included_studies",
               "unresolved_screening", "unresolved_retrieval", "unresolved_eligibility"):
         nums[f"prisma.{k}"] = int(getattr(c, k))
+    for stream in ("databases_registers", "other_methods"):
+        nums[f"prisma.{stream}.records_identified"] = int(allc[stream].records_identified)
+        for k, v in allc[stream].identified.items():
+            nums[result_key("prisma", stream, "identified", k)] = int(v)
     return counts, nums
 
 
 def prisma_table(ev: Evidence) -> pd.DataFrame:
-    """PRISMA counts in long format, by stream (databases/registers, other methods, total)."""
-    return pd.concat([c.to_frame() for c in prisma_counts(ev.screening).values()], ignore_index=True)
+    """PRISMA counts in long format, by stream (databases/registers, other methods, total); included
+    studies counted by cohort (protocol 9.7), the web-corpus search under other methods (D16)."""
+    c = prisma_counts(ev.screening, cohorts=cohort_of(ev.studies).to_dict())
+    return pd.concat([x.to_frame() for x in c.values()], ignore_index=True)
 
 
 def numbers(ev: Evidence) -> dict:

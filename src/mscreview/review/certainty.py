@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..data import schema
 from ..data.labels import study_labels
+from ..data.validate import ROB2_DOMAINS, rob2_algorithm
 from ..engine.format import fmt
 from .clinical import gmfm_both_readings, gmfm_reading_effects, sae_risk_difference
 from .evidence import Evidence, FigureSpec, OIS_CONTINUOUS, cites, result_key, spaced
@@ -22,11 +23,77 @@ def rob_tools(ev: Evidence) -> list[str]:
     return [t for t in schema.ROB_TOOLS if t in present]
 
 
+#: The RoB 2 overall rule as printed beside the derived judgements (protocol 9.8).
+ROB2_RULE = ("RoB 2 algorithm: low if all five domains are low; high if any domain is high or three or more "
+             "have some concerns; otherwise some concerns")
+
+
+def rob2_overall(domain_judgements) -> str:
+    """RoB 2 overall judgement derived from the domain judgements (protocol 9.8).
+
+    Parameters
+    ----------
+    domain_judgements : iterable of str or dict
+        The five domain judgements (``low``, ``some_concerns``, ``high``), or a mapping
+        domain -> judgement (the ``overall`` key, if present, is ignored).
+
+    Returns
+    -------
+    str
+        ``low`` if every domain is low; ``high`` if any domain is high or three or more domains
+        have some concerns; otherwise ``some_concerns``.
+
+    References
+    ----------
+    Sterne JAC, Savovic J, Page MJ, et al. (2019). RoB 2: a revised tool for assessing risk of bias
+    in randomised trials. BMJ 366:l4898 (Table 2, overall risk-of-bias judgement).
+    """
+    if isinstance(domain_judgements, dict):
+        domain_judgements = [v for k, v in domain_judgements.items() if k != "overall"]
+    return rob2_algorithm(domain_judgements)
+
+
+def rob_derived(ev: Evidence) -> pd.DataFrame:
+    """``data/risk_of_bias.csv`` with each RoB 2 ``overall`` row set to the algorithm's result
+    (:func:`rob2_overall`); ``validate`` reports any stored overall that differs."""
+    rb = ev.risk_of_bias.copy()
+    if rb.empty:
+        return rb
+    is2 = rb["tool"] == "RoB2"
+    for sid, g in rb[is2].groupby("study_id"):
+        dom = dict(zip(g["domain"], g["judgement"]))
+        if all(d in dom for d in ROB2_DOMAINS) and "overall" in dom:
+            rb.loc[is2 & (rb["study_id"] == sid) & (rb["domain"] == "overall"), "judgement"] = \
+                rob2_overall([dom[d] for d in ROB2_DOMAINS])
+    return rb
+
+
+def rob2_overall_table(ev: Evidence) -> pd.DataFrame:
+    """One row per randomised trial: its five RoB 2 domain judgements, the overall judgement stored in
+    ``data/risk_of_bias.csv`` and the one derived by :func:`rob2_overall` (they agree when the data
+    validate), with the rule."""
+    rb = ev.risk_of_bias
+    rb = rb[rb["tool"] == "RoB2"] if not rb.empty else rb
+    rows = []
+    for sid, g in rb.groupby("study_id", sort=True):
+        dom = dict(zip(g["domain"], g["judgement"]))
+        js = [dom.get(d) for d in ROB2_DOMAINS]
+        rec = {"study_id": sid, **{d: spaced(dom.get(d, "")) for d in ROB2_DOMAINS}}
+        rec["some_concerns_domains"] = sum(j == "some_concerns" for j in js)
+        rec["high_domains"] = sum(j == "high" for j in js)
+        rec["overall_stored"] = spaced(dom.get("overall", ""))
+        rec["overall_derived"] = spaced(rob2_overall(js)) if all(isinstance(j, str) for j in js) else "domains missing"
+        rec["rule"] = ROB2_RULE
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
 @cites
 def rob_summary_table(ev: Evidence) -> pd.DataFrame:
-    """Per tool and domain, the number of studies at each judgement (cites numbers)."""
+    """Per tool and domain, the number of studies at each judgement; the RoB 2 overall row is
+    derived by :func:`rob2_overall` and says so (cites numbers)."""
     nums: dict = {}
-    rb = ev.risk_of_bias
+    rb = rob_derived(ev)
     for tool in schema.ROB_TOOLS:   # cited by the text even when a tool was not used
         nums[result_key("rob", tool, "studies")] = (int(rb.loc[rb["tool"] == tool, "study_id"].nunique())
                       if not rb.empty else 0)
@@ -34,6 +101,9 @@ def rob_summary_table(ev: Evidence) -> pd.DataFrame:
         nums["rob.SYRCLE.share_unclear"] = None
         return pd.DataFrame(), nums
     t = pd.crosstab([rb["tool"], rb["domain"]], rb["judgement"]).reset_index()
+    t.columns.name = None
+    t["rule"] = np.where((t["tool"] == "RoB2") & (t["domain"] == "overall"), "derived: " + ROB2_RULE,
+                         np.where(t["domain"] == "overall", "as judged by the assessor", ""))
     avail = ev.studies.set_index("study_id")["data_availability"] if not ev.studies.empty else pd.Series(dtype=object)
     for tool, g in rb.groupby("tool"):
         nums[result_key("rob", tool, "studies")] = int(g["study_id"].nunique())
@@ -50,7 +120,8 @@ def rob_summary_table(ev: Evidence) -> pd.DataFrame:
 
 
 def overall_rob(ev: Evidence, study_ids) -> str:
-    rb = ev.risk_of_bias
+    """The worst overall judgement among ``study_ids`` (RoB 2 overall derived by the algorithm)."""
+    rb = rob_derived(ev)
     o = rb[(rb["domain"] == "overall") & rb["study_id"].isin(list(study_ids))]["judgement"]
     if o.empty:
         return "not assessed"
@@ -216,15 +287,19 @@ def rob_figures(ev: Evidence) -> list[FigureSpec]:
     out = []
     names = {"SYRCLE": "syrcle", "RoB2": "rob2", "ROBINS-I": "robins_i"}
     for tool in rob_tools(ev):
-        rb = ev.risk_of_bias[ev.risk_of_bias["tool"] == tool]
+        rb = rob_derived(ev)
+        rb = rb[rb["tool"] == tool]
         rb = rb.assign(study_label=rb["study_id"].map(study_labels(ev.studies)).fillna(rb["study_id"]))
+        label = {"RoB2": "RoB 2"}.get(tool, tool)
+        rule = (" Overall judgement derived from the domains by the RoB 2 algorithm (high if any domain is high "
+                "or three or more have some concerns).") if tool == "RoB2" else ""
         out.append(FigureSpec(f"rob_traffic_light_{names[tool]}",
-                              f"Risk of bias ({tool}), one row per study: + low, - some concerns/moderate, "
-                              "? unclear/no information, x high/serious.", "rob_traffic_light",
-                              dict(rob=rb, tool=tool, study="study_label"), data=rb))
+                              f"Risk of bias ({label}), one row per study: + low, - some concerns/moderate, "
+                              "? unclear/no information, x high/serious." + rule, "rob_traffic_light",
+                              dict(rob=rb, tool=tool, study="study_label", title=f"Risk of bias ({label})"), data=rb))
         out.append(FigureSpec(f"rob_summary_{names[tool]}",
-                              f"Risk of bias ({tool}): share of studies at each judgement per domain.",
-                              "rob_summary", dict(rob=rb, tool=tool), data=rb))
+                              f"Risk of bias ({label}): share of studies at each judgement per domain." + rule,
+                              "rob_summary", dict(rob=rb, tool=tool, title=f"Risk of bias summary ({label})"), data=rb))
     return out
 
 
