@@ -202,4 +202,5 @@ def missing_keys(text: str, res: dict) -> list[str]:
     """The distinct keys of ``{{ key }}`` placeholders in ``text`` that ``res`` does not hold, in
     order of first use (HTML comments skipped, as :func:`render_template` does)."""
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
-    return list(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in res))
+    keys = (k for m in _PLACEHOLDER.finditer(text) if not _REF.fullmatch(m.group(0)) for k in m.group(1).split(".."))
+    return list(dict.fromkeys(k for k in keys if k not in res))

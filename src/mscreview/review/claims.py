@@ -20,7 +20,7 @@ import pandas as pd
 from ..data import schema
 from ..engine.format import fmt
 from .certainty import grade_sof
-from .clinical import gmfm_by_timepoint
+from .clinical import gmfm_both_readings
 from .evidence import Evidence, cites, spaced
 
 #: The claim whose verdict is derived from the pooled evidence (protocol 9.9).
@@ -64,12 +64,25 @@ def efficacy_verdict(certainty: str | None, ci_low: float | None, ci_high: float
 
 
 def efficacy_inputs(ev: Evidence) -> dict:
-    """The numbers C6's verdict rests on: GRADE certainty of GMFM and the pooled estimate at the
-    latest timepoint with k >= 2 (keys as in ``review/results.json``)."""
-    out = {"grade.gmfm.certainty": grade_sof.numbers(ev).get("grade.gmfm.certainty")}
-    gm = gmfm_by_timepoint.numbers(ev)
-    out.update({k: v for k, v in gm.items() if k.startswith("clinical.gmfm.latest.")})
+    """The numbers C6's verdict rests on (keys as in ``review/results.json``): GRADE certainty of
+    GMFM and the pooled GMFM estimate at the primary timepoint, under both readings of doubtful
+    dispersions (protocol 9.3: ``clinical.gmfm.primary.*`` as labelled, ``clinical.gmfm.other_reading.*``)."""
+    grade = grade_sof.numbers(ev)
+    out = {k: grade.get(k) for k in ("grade.gmfm.certainty", "grade.gmfm.other_reading.certainty")}
+    out.update({k: v for k, v in gmfm_both_readings.numbers(ev).items()
+                if k.startswith(("clinical.gmfm.primary.", "clinical.gmfm.other_reading."))})
     return out
+
+
+def efficacy_verdicts(inputs: dict) -> dict:
+    """C6's verdict under each reading (protocol 9.3 and 9.9): ``{"as_labelled": v, "other_reading": v}``."""
+    return {"as_labelled": efficacy_verdict(inputs.get("grade.gmfm.certainty"),
+                                            inputs.get("clinical.gmfm.primary.ci_low"),
+                                            inputs.get("clinical.gmfm.primary.ci_high")),
+            "other_reading": efficacy_verdict(inputs.get("grade.gmfm.other_reading.certainty")
+                                              or inputs.get("grade.gmfm.certainty"),
+                                              inputs.get("clinical.gmfm.other_reading.ci_low"),
+                                              inputs.get("clinical.gmfm.other_reading.ci_high"))}
 
 
 _KEY = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*(?::\s*([^}\s]*))?\s*\}\}")
@@ -102,12 +115,19 @@ def claims_table(ev: Evidence) -> pd.DataFrame:
     c["basis"] = "reviewer, against the rubric of protocol 9.9 (what was read)"
     is_eff = c["claim_id"] == EFFICACY_CLAIM
     if is_eff.any():
-        derived = efficacy_verdict(inputs.get("grade.gmfm.certainty"), inputs.get("clinical.gmfm.latest.ci_low"),
-                                   inputs.get("clinical.gmfm.latest.ci_high"))
+        both = efficacy_verdicts(inputs)
+        # one verdict when both readings agree; otherwise the as-labelled one, and the basis says so
+        derived = both["as_labelled"]
+        holds = ("the same under both readings of Huang2018's dispersion" if both["as_labelled"] == both["other_reading"]
+                 else f"{spaced(both['other_reading'])} if the doubtful SDs are read as SEMs (the verdict depends on it)")
         c.loc[is_eff, "verdict"] = derived
-        c.loc[is_eff, "basis"] = (f"derived: GRADE certainty {inputs.get('grade.gmfm.certainty') or 'none'}, pooled "
-                                  f"SMD 95% CI {fmt(inputs.get('clinical.gmfm.latest.ci_low'))} to "
-                                  f"{fmt(inputs.get('clinical.gmfm.latest.ci_high'))}; {RUBRIC}")
+        c.loc[is_eff, "basis"] = (
+            f"derived: as labelled, GRADE {inputs.get('grade.gmfm.certainty') or 'none'} and pooled SMD 95% CI "
+            f"{fmt(inputs.get('clinical.gmfm.primary.ci_low'))} to {fmt(inputs.get('clinical.gmfm.primary.ci_high'))}; "
+            f"other reading, GRADE {inputs.get('grade.gmfm.other_reading.certainty') or 'none'} and 95% CI "
+            f"{fmt(inputs.get('clinical.gmfm.other_reading.ci_low'))} to "
+            f"{fmt(inputs.get('clinical.gmfm.other_reading.ci_high'))}; verdict {holds}; {RUBRIC}")
+        nums["claims.C6.holds_under_both_readings"] = "yes" if both["as_labelled"] == both["other_reading"] else "no"
     c["why"] = [_fill(w, inputs) for w in c["why"]]
     for v in schema.VERDICTS:
         nums[f"claims.{v}"] = int((c["verdict"] == v).sum())
