@@ -126,7 +126,8 @@ def test_pooled_rows_are_the_shared_pooled_estimates(real):
     pb = evidence.pooled_by_mechanism(real)
     pb = pb[pb["pooled"]]
     t = overview.effect_overview(real)
-    pooled = t[(t["kind"] == "pooled") & (t["msc_source"] == "all")]
+    other = t["note"].fillna("").str.startswith("sensitivity (protocol 9.3)")
+    pooled = t[(t["kind"] == "pooled") & (t["msc_source"] == "all") & ~other]
     keys = ["population", "product_class", "mechanism"]
     want = sorted((*r, round(e, 6), int(k)) for r, e, k in zip(pb[keys].itertuples(index=False), pb["estimate"], pb["k"]))
     got = sorted((*r, round(e, 6), int(k)) for r, e, k in zip(pooled[keys].itertuples(index=False), pooled["estimate"],
@@ -252,3 +253,24 @@ def test_overview_spec_exports(real, tmp_path, monkeypatch):
     assert rec.name == "effect_overview" and rec.width_mm == pytest.approx(figures.WIDTHS_MM["double"], abs=0.5)
     assert rec.height_mm <= 247.0   # fits a journal page
     assert (tmp_path / "figures" / "effect_overview.pdf").exists()
+
+
+def test_gmfm_pool_is_shown_under_both_readings(real):
+    """Protocol 9.3: the GMFM pool appears as labelled and with the doubtful SDs read as SEMs, and the
+    second equals the clinical section's other-reading estimate at the primary timepoint."""
+    from mscreview.review import clinical
+    t = overview.effect_overview(real)
+    other = t[t["note"].fillna("").str.startswith("sensitivity (protocol 9.3)")]
+    nums = clinical.gmfm_both_readings.numbers(real)
+    assert len(other) == 1
+    assert round(float(other["estimate"].iloc[0]), 6) == round(nums["clinical.gmfm.other_reading.estimate"], 6)
+    assert int(other["k"].iloc[0]) == nums["clinical.gmfm.other_reading.k"]
+
+
+def test_published_estimate_without_a_measure_is_not_drawn(real):
+    """A published estimate whose effect measure the page does not state stays in the table, not the figure."""
+    t = overview.effect_overview(real)
+    unstated = t[(t["kind"] == "published") & (t["measure"].fillna("") == "")]
+    drawn = overview.overview_rows(real)
+    assert len(unstated) > 0
+    assert not drawn["estimate_id"].isin(unstated["estimate_id"]).any()

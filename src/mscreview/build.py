@@ -338,14 +338,15 @@ def _finalise(stage: Path, root: Path, out_root: Path | None = None, partial: bo
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise BuildError(f"{src} cites {len(missing)} number{'s' if len(missing) != 1 else ''} that no notebook "
                          f"recorded ({shown}); record them with report.save_numbers or correct the template.")
-    _render_document(stage, root, template, results, tab)
+    _render_document(stage, root, template, results, tab, published=out_root if partial else None)
     if partial:
         return ("Partial build: the manuscript was re-rendered from the last full build's numbers updated "
                 "with this build's; run a full build before citing it.")
     return None
 
 
-def _render_document(stage: Path, root: Path, template: Path, results: dict, entries: dict) -> None:
+def _render_document(stage: Path, root: Path, template: Path, results: dict, entries: dict,
+                     published: Path | None = None) -> None:
     """Manuscript, references, PRISMA 2020 checklist table, DOCX and HTML, all in ``stage``."""
     from .output import document, manuscript, references
 
@@ -354,21 +355,22 @@ def _render_document(stage: Path, root: Path, template: Path, results: dict, ent
     (review / "references.bib").write_text(references.bibtex(root), encoding="utf-8")
     text = manuscript.render_template(template.read_text(encoding="utf-8"), results,
                                       source="review/manuscript_template.md",
-                                      context=document.doc_context(root, stage))
+                                      context=document.doc_context(root, stage, published))
     (review / "manuscript.md").write_text(text, encoding="utf-8")
     missing = [k for k in references.cited_keys(text)
                if f"{{{k}," not in (review / "references.bib").read_text(encoding="utf-8")]
     if missing:
         raise BuildError("the manuscript cites studies that are not in data/studies.csv (so not in "
                          f"review/references.bib): {', '.join(missing)}")
-    if (root / document.CHECKLIST).is_file():
+    if (root / document.CHECKLIST).is_file() and published is None:   # a partial build checks nothing it did not build
         _checklist(stage, root, text, entries)
     title = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), None)
     body = review / ".manuscript_body.md"
     # the title becomes document metadata (pandoc's title block), not a first-level heading
     body.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("# ")) + "\n", encoding="utf-8")
     try:
-        document.render_documents(body, review / "references.bib", review, [review, stage], title=title)
+        document.render_documents(body, review / "references.bib", review,
+                                  [review, stage] + ([published] if published is not None else []), title=title)
     finally:
         body.unlink(missing_ok=True)
 

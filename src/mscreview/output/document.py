@@ -87,16 +87,20 @@ def _tables(tables_dir: Path) -> dict:
     return out
 
 
-def doc_context(root: Path | None = None, stage: Path | None = None) -> DocContext:
+def doc_context(root: Path | None = None, stage: Path | None = None, published: Path | None = None) -> DocContext:
     """Figures, tables and generated blocks the manuscript template may place.
 
     During a build (``stage`` given) they come from the staged outputs; otherwise from
-    ``figures/README.md`` and ``review/tables/``.
+    ``figures/README.md`` and ``review/tables/``. A partial build passes ``published`` (the folder
+    holding the last full build's figures/ and review/): what it did not rebuild comes from there.
     """
     root = Path(root) if root else paths.ROOT
     base = Path(stage) if stage is not None else root
-    return DocContext(figures=_figure_captions(root, stage), tables=_tables(base / "review" / "tables"),
-                      includes={"deviations": deviations_markdown(root)})
+    figures, tables = _figure_captions(root, stage), _tables(base / "review" / "tables")
+    if published is not None:
+        figures = {**_figure_captions(Path(published), None), **figures}
+        tables = {**_tables(Path(published) / "review" / "tables"), **tables}
+    return DocContext(figures=figures, tables=tables, includes={"deviations": deviations_markdown(root)})
 
 
 # ---------------------------------------------------------------------------

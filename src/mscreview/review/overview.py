@@ -30,7 +30,7 @@ import pandas as pd
 from ..data import schema
 from ..data.labels import study_label, study_labels
 from . import rules
-from .clinical import published_estimates
+from .clinical import GMFM_READINGS, gmfm_both_readings, published_estimates
 from .evidence import (Evidence, FigureSpec, MECH_ORDER, PRIMARY, SOURCE_ORDER, cites, pooled_by_mechanism,
                        primary_effects, result_key, spaced)
 
@@ -230,6 +230,22 @@ def _pooled_rows(ev: Evidence, fam: list[str]) -> list[dict]:
     return rows
 
 
+def _other_reading_rows(ev: Evidence) -> list[dict]:
+    """The pooled GMFM estimate with doubtful dispersions read the other way (protocol 9.3), beside
+    the primary pool: the conclusion depends on the reading, so the overview shows both."""
+    t = gmfm_both_readings(ev)
+    if t.empty:
+        return []
+    label = GMFM_READINGS["other_reading"][0]
+    t = t[(t["analysis"] == label) & t["primary_timepoint"] & (t["k"] >= 2)]
+    return [{"population": "clinical", "product_class": "msc", "mechanism": "function", "family": "GMFM",
+             "msc_source": "all", "kind": "pooled",
+             "label": f"Pooled, GMFM, doubtful SDs read as SEMs (k = {int(r['k'])}, I\u00b2 = {r['i2']:.0f}%)",
+             "measure": "SMD", "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+             "k": int(r["k"]), "i2": r["i2"],
+             "note": f"sensitivity (protocol 9.3): {label}; studies {r['studies']}"} for r in t.to_dict("records")]
+
+
 def _direction_rows(ev: Evidence) -> list[dict]:
     sd = ev.study_dirs
     if sd.empty:
@@ -302,7 +318,7 @@ def _order(df: pd.DataFrame) -> pd.DataFrame:
         "c": df["product_class"].map(cls).fillna(99), "d": df["family"].fillna(""),
         "e": df["msc_source"].map(src).fillna(98), "f": df["kind"].map(kind),
         "g": (~df["primary"].fillna(False).astype(bool)).astype(int), "h": df["label"].fillna("")})
-    return df.loc[key.sort_values(list("abcdefgh"), kind="stable").index].reset_index(drop=True)
+    return df.loc[key.sort_values(list("abcefdgh"), kind="stable").index].reset_index(drop=True)
 
 
 @cites
@@ -321,7 +337,8 @@ def effect_overview(ev: Evidence) -> pd.DataFrame:
     fam = _family_columns(ev)
     labels = study_labels(ev.studies)
     pub, _ = _published(ev)
-    rows = _study_rows(ev, fam, labels) + _event_rows(ev, labels) + _pooled_rows(ev, fam) + _direction_rows(ev) + pub
+    rows = (_study_rows(ev, fam, labels) + _event_rows(ev, labels) + _pooled_rows(ev, fam) + _other_reading_rows(ev)
+            + _direction_rows(ev) + pub)
     df = pd.DataFrame(rows)
     for c in COLUMNS:
         if c not in df:
@@ -350,6 +367,8 @@ def overview_rows(ev: Evidence) -> pd.DataFrame:
     ``open_diamond``, ``text``)."""
     t = effect_overview(ev)
     t = t[(t["kind"] != "study") | t["primary"].fillna(False).astype(bool)].copy()
+    # a published estimate whose effect measure the page does not state is not a comparator (table only)
+    t = t[~((t["kind"] == "published") & (t["measure"].fillna("") == ""))]
     t["band"] = t["mechanism"].map(mechanism_name)
     t["subband"] = t["population"].map(lambda p: schema.POPULATIONS.get(p, spaced(p)))
     t["group"] = t["product_class"].map(lambda c: CLASS_NAMES.get(c, spaced(c)))
@@ -373,6 +392,8 @@ def overview_figure(ev: Evidence) -> list[FigureSpec]:
            "cell products, as labelled); text: cohorts without an effect size, counted by their direction "
            "(SWiM, one vote per cohort). Risk ratios of adverse events (MSC vs control; not estimable where "
            "neither arm had an event) and published estimates on another scale (RR, MD) are printed, not plotted. "
+           "Published estimates whose effect measure is not stated on the page read (Paton 2025) are in the table only. "
+           "The GMFM pool is shown with the doubtful dispersions as labelled and read as SEMs (protocol 9.3). "
            "Intervals beyond the axis end in an arrow. Positive SMDs favour MSC.")
     return [FigureSpec("effect_overview", cap, "effect_overview", {"rows": rows},
                        data=rows[["kind", "label", "estimate", "ci_low", "ci_high"]])]
