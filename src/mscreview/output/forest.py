@@ -91,7 +91,7 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
         rows.append(("pooled", p))
 
     n = len(rows)
-    height_mm = 14.0 + 3.4 * n
+    height_mm = max(14.0 + 3.4 * n, 42.0)     # a floor, so that a forest of two or three rows stays legible
     fig, ax = axes(ax, width, height_mm)
     ys = np.arange(n, 0, -1, dtype=float)
     labels, right = [], []

@@ -16,7 +16,7 @@ from ..diagnostics.gosh import gosh
 from ..data import schema
 from ..engine import bayes
 from ..engine.rma import rma
-from . import rules
+from . import clinical, rules
 from .evidence import (Evidence, FigureSpec, MIN_K_LEAVE1OUT, MIN_K_SMALL_STUDY, PRIMARY, cites,
                        families_for_robustness, prefixed, result_key, slug)
 
@@ -341,6 +341,7 @@ def overlap_sensitivity(ev: Evidence) -> pd.DataFrame:
         out = pd.concat([out, pd.DataFrame([{"group_id": "; ".join(idle), "family": "(none)", "note":
                                              "no pooled family holds two or more reports of these groups: "
                                              "nothing to re-pool"}])], ignore_index=True)
+    out["k"] = out["k"].astype("Int64")
     done = out[out["family"] != "(none)"]
     nums["robustness.overlap.groups_in_pooled_families"] = int(done["group_id"].nunique())
     nums["robustness.overlap.families_affected"] = int(done["family"].nunique())
@@ -564,6 +565,7 @@ def dispersion_sensitivity(ev: Evidence) -> pd.DataFrame:
     cols = ["variant", "family", "rows_changed", "k", "studies", "estimate", "ci_low", "ci_high", "pvalue",
             "primary_k", "primary_estimate", "primary_ci_low", "primary_ci_high", "conclusion_changes", "note"]
     out = pd.DataFrame(rows).reindex(columns=cols)
+    out[["rows_changed", "k", "primary_k"]] = out[["rows_changed", "k", "primary_k"]].astype("Int64")
     real = out[~out["family"].isin(["(none)", "(all)"])]
     nums["robustness.dispersion.flagged_rows"] = int(len(flagged))
     nums["robustness.dispersion.variants"] = len(variants)
@@ -657,4 +659,5 @@ def numbers(ev: Evidence) -> dict:
     out.update(overlap_sensitivity.numbers(ev))
     out.update(sensitivity_variants.numbers(ev))
     out.update(dispersion_sensitivity.numbers(ev))
+    out.update(clinical.imputed_sd_table.numbers(ev))
     return out
