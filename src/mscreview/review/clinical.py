@@ -455,9 +455,11 @@ def imputed_sd_note(ev: Evidence) -> str:
         parts.append(f"at {r.months:g} months the pooled SMD is {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f}, "
                      f"k = {r.k}; {prim});")
     rng = t.groupby("months")["estimate"].agg(["min", "max"])
-    parts.append("across the alternative SDs (" + ", ".join(f"{b['sd']:g}" for b in BORROWED_SDS[1:]) + ") the "
-                 "pooled SMD ranges " + "; ".join(f"{lo:.2f} to {hi:.2f} at {m:g} months" for m, (lo, hi) in
+    sds = ", ".join(f"{b['sd']:g}" for b in BORROWED_SDS)
+    parts.append(f"under the {len(BORROWED_SDS)} borrowed SDs ({sds}) the pooled SMD ranges " + "; ".join(f"{lo:.2f} to {hi:.2f} at {m:g} months" for m, (lo, hi) in
                                                   rng.iterrows()) + ".")
+    inc = int(((t["ci_low"] <= 0) & (t["ci_high"] >= 0)).sum())
+    parts.append(f"The 95% interval includes 0 in {inc} of these {len(t)} analyses.")
     return " ".join(parts)
 
 
