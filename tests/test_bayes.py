@@ -219,3 +219,12 @@ def test_prior_sensitivity_reports_whole_and_no_prediction_interval_at_k2():
     assert tab[["pi_low", "pi_high"]].isna().all().all()        # k = 2 < 3 (protocol 6.3)
     yi, vi = crins_yi_vi()
     assert prior_sensitivity(yi, vi)[["pi_low", "pi_high"]].notna().all().all()
+
+
+def test_weighted_chi2_sf_two_weights_by_conditioning():
+    # two weights (k = 3): P(l1 X1 + l2 X2 > x) against a Monte Carlo estimate (SE about 7e-4) and the limit
+    # l2 -> 0, where it is P(chi2_1 > x / l1) (by hand: l1 = 2, x = 3 -> P(chi2_1 > 1.5) = 0.2207)
+    rng = np.random.default_rng(11)
+    z = (rng.standard_normal((400_000, 2)) ** 2) @ np.array([2.0, 7.0])
+    assert weighted_chi2_sf(30.0, [2.0, 7.0]) == pytest.approx((z > 30.0).mean(), abs=3e-3)
+    assert weighted_chi2_sf(3.0, [2.0, 1e-9]) == pytest.approx(stats.chi2.sf(1.5, 1), rel=1e-6)

@@ -415,6 +415,14 @@ def weighted_chi2_sf(x, weights):
         return 1.0
     if np.allclose(lam, lam[0], rtol=1e-12):
         return float(stats.chi2.sf(x / lam[0], df=lam.size))
+    if lam.size == 2:
+        # condition on the second term, X2 = s^2 with s half-normal: P = int_0^inf 2 phi(s) P(l1 X1 > x - l2 s^2) ds,
+        # and the inner probability is 1 beyond s0 = sqrt(x / l2) (a smooth one-dimensional integral)
+        l1, l2 = float(lam[0]), float(lam[1])
+        s0 = np.sqrt(x / l2)
+        inner = lambda t: 2 * stats.norm.pdf(t) * 2 * stats.norm.sf(np.sqrt(max(x - l2 * t * t, 0.0) / l1))  # noqa: E731
+        head = integrate.quad(inner, 0.0, min(s0, 40.0), limit=200, epsabs=1e-13, epsrel=1e-11)[0]
+        return float(min(1.0, max(0.0, head + 2 * stats.norm.sf(s0))))
 
     m = lam.size
     phi = lambda u: 0.5 * np.sum(np.arctan(lam * u))  # noqa: E731
@@ -498,7 +506,12 @@ def prior_data_conflict(yi, vi=None, *, sei=None, data=None, tau_prior="halfnorm
     893-914.
     Imhof, J. P. (1961). Biometrika, 48(3/4), 419-426.
     """
-    y, v, _ = _effects(data, yi, vi, sei)
+    col = lambda x: np.asarray(data[x] if isinstance(x, str) else x, dtype=float).ravel()  # noqa: E731
+    if vi is None and sei is None:
+        raise ValueError("give vi or sei")
+    y, v = col(yi), (col(vi) if vi is not None else col(sei) ** 2)
+    if y.shape != v.shape or not (np.all(np.isfinite(y)) and np.all(v > 0)):
+        raise ValueError("yi and vi must be finite, of one length, with vi > 0")
     k = y.size
     if k < 2:
         raise ValueError(f"a heterogeneity check needs k >= 2 studies, got k = {k}")

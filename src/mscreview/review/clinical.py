@@ -243,7 +243,9 @@ def _match(r: dict, ours: pd.DataFrame):
     out = str(r.get("outcome", "")).lower()
     fam = "gmfm" if ("gmfm" in out or "gross motor" in out) else "ae" if out.startswith("adverse event") else ""
     cand = ours[(ours["family"] == fam) & (ours["measure"] == measure)] if fam and measure else ours.iloc[0:0]
-    if fam == "gmfm":
+    if not measure:
+        pass                          # no like-with-like match is possible without the measure
+    elif fam == "gmfm":
         m = _months(r.get("timepoint"))
         if m is None:
             tp = r.get("timepoint") if isinstance(r.get("timepoint"), str) and r.get("timepoint") else "not stated"
@@ -256,7 +258,7 @@ def _match(r: dict, ours: pd.DataFrame):
         cand = cand[cand["outcome"].str.lower() == out]
         if cand.empty:
             why.append("no risk ratio for this event here")
-    else:
+    elif not fam:
         why.append("no estimate of this outcome here (not pooled or not extracted)")
     if not why and len(cand) == 1:
         return cand.iloc[0], why
@@ -317,6 +319,7 @@ def published_comparison(ev: Evidence) -> pd.DataFrame:
             "ci_high", "trials_in_pool", "compared", "ours_k", "ours_trials", "ours_estimate", "ours_ci_low",
             "ours_ci_high", "difference", "difference_scale", "not_compared_because", "locator"]
     out = pd.DataFrame(rows).reindex(columns=cols)
+    out[["k", "n", "ours_k"]] = out[["k", "n", "ours_k"]].astype("Float64").round().astype("Int64")
     publ = out[out["source"] != "This review"]
     nums["published.file"] = pub.attrs.get("file") if not pub.empty else None
     nums["published.rows"] = int(len(pub))
