@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mscreview.engine.bayes import bayesmeta, prior_sensitivity
+from mscreview.engine.bayes import bayesmeta, prior_data_conflict, prior_sensitivity, weighted_chi2_sf
 
 # Rubin (1981) eight schools, as printed by data("Rubin1981") in the vignette
 Y8 = np.array([28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16])
@@ -163,3 +163,68 @@ def test_bad_input():
         bayesmeta([0.1, 0.2], [0.1, 0.1], mu_prior_mean=0)
     with pytest.raises(ValueError, match="does not decay"):
         bayesmeta([0.1, 0.5], [0.1, 0.1], tau_prior=lambda t: np.ones_like(t))
+
+
+# ---------------------------------------------------------------------------------------------
+# the prior-data conflict check (prior predictive tail probability of Q)
+# ---------------------------------------------------------------------------------------------
+
+def test_conflict_reduces_to_cochrans_q_test_when_the_prior_pins_tau_at_zero():
+    # by hand: y = (0, 1), v = (0.5, 0.5): Q = (0 - 1)^2 / (0.5 + 0.5) = 1, and with tau = 0
+    # Q ~ chi2_1, so P(Q >= 1) = P(|Z| >= 1) = 2 * (1 - Phi(1)) = 0.31731050786
+    c = prior_data_conflict([0.0, 1.0], [0.5, 0.5], tau_prior="halfnormal", tau_scale=1e-9)
+    assert c.statistic == pytest.approx(1.0, rel=1e-12)
+    assert c.tau_dl == 0.0                      # Q <= k - 1
+    assert c.pvalue == pytest.approx(0.31731050786291, rel=1e-8)
+
+
+def test_conflict_k2_against_one_dimensional_integral_by_hand():
+    # k = 2: y1 - y2 ~ N(0, v1 + v2 + 2 tau^2), so P(Q >= q | tau) = P(chi2_1 >= q V / (V + 2 tau^2)),
+    # V = v1 + v2; integrate over the half-normal(0.5) density with an independent quadrature
+    from scipy import integrate
+    y, v = np.array([0.75, 2.20]), np.array([0.10, 0.20])
+    V = v.sum()
+    q = (y[0] - y[1]) ** 2 / V                 # 7.00833...
+    ref = integrate.quad(lambda t: stats.chi2.sf(q * V / (V + 2 * t * t), 1) * 2 * stats.norm.pdf(t, scale=0.5),
+                         0, np.inf)[0]
+    c = prior_data_conflict(y, v, tau_prior="halfnormal", tau_scale=0.5)
+    assert c.statistic == pytest.approx(q, rel=1e-12)
+    assert c.pvalue == pytest.approx(ref, rel=1e-6)
+    # a wider prior expects more heterogeneity: less conflict
+    wider = prior_data_conflict(y, v, tau_prior="halfnormal", tau_scale=1.0)
+    assert wider.pvalue > c.pvalue
+
+
+def test_weighted_chi2_sf_exact_cases_and_monte_carlo():
+    # equal weights: lam * chi2_m; two equal weights of 1: chi2_2 survival exp(-x/2) (by hand e^-1 at x = 2)
+    assert weighted_chi2_sf(2.0, [1.0, 1.0]) == pytest.approx(np.exp(-1.0), rel=1e-12)
+    assert weighted_chi2_sf(2.0, [1.0, 1.0 + 1e-7]) == pytest.approx(np.exp(-1.0), rel=1e-6)
+    assert weighted_chi2_sf(3.0, [2.0]) == pytest.approx(stats.chi2.sf(1.5, 1), rel=1e-12)
+    rng = np.random.default_rng(20261130)
+    lam = np.array([0.2, 0.3, 1.0, 2.0, 5.0])
+    z = (rng.standard_normal((400_000, lam.size)) ** 2) @ lam
+    mc = (z > 6.0).mean()                       # Monte Carlo SE about 8e-4
+    assert weighted_chi2_sf(6.0, lam) == pytest.approx(mc, abs=4e-3)
+
+
+def test_conflict_needs_two_studies():
+    with pytest.raises(ValueError, match="k >= 2"):
+        prior_data_conflict([0.3], [0.04])
+
+
+def test_prior_sensitivity_reports_whole_and_no_prediction_interval_at_k2():
+    tab = prior_sensitivity([0.75, 2.20], [0.10, 0.20])
+    for col in ("mu_mean", "mu_median", "mu_ci_low", "mu_ci_high", "p_mu_gt_null", "conflict_pvalue"):
+        assert tab[col].notna().all(), col
+    assert tab[["pi_low", "pi_high"]].isna().all().all()        # k = 2 < 3 (protocol 6.3)
+    yi, vi = crins_yi_vi()
+    assert prior_sensitivity(yi, vi)[["pi_low", "pi_high"]].notna().all().all()
+
+
+def test_weighted_chi2_sf_two_weights_by_conditioning():
+    # two weights (k = 3): P(l1 X1 + l2 X2 > x) against a Monte Carlo estimate (SE about 7e-4) and the limit
+    # l2 -> 0, where it is P(chi2_1 > x / l1) (by hand: l1 = 2, x = 3 -> P(chi2_1 > 1.5) = 0.2207)
+    rng = np.random.default_rng(11)
+    z = (rng.standard_normal((400_000, 2)) ** 2) @ np.array([2.0, 7.0])
+    assert weighted_chi2_sf(30.0, [2.0, 7.0]) == pytest.approx((z > 30.0).mean(), abs=3e-3)
+    assert weighted_chi2_sf(3.0, [2.0, 1e-9]) == pytest.approx(stats.chi2.sf(1.5, 1), rel=1e-6)

@@ -185,7 +185,9 @@ def test_published_comparison_reads_numbers_from_the_extracted_file(tmp_path, st
     c = clinical.published_comparison(ev)
     row = c[c["source"] == "SynthReview2020"].iloc[0]
     assert row["estimate"] == 0.9 and row["group"] == "Published, MSC only"
-    assert "Table 2 (https://example.org/t2)" in row["locator"] and "3 studies vs 2 here" in row["difference"]
+    assert "Table 2 (https://example.org/t2)" in row["locator"]
+    # no timepoint stated: not like with like, kept with the reason, never a difference
+    assert not row["compared"] and "not one timepoint" in row["not_compared_because"] and pd.isna(row["difference"])
     assert (c["source"] == "This review").any()
 
 

@@ -152,8 +152,13 @@ def _many(*fs):
     return f
 
 
+OVG = "review/overlap_groups.csv"
+
 CASES = [
     ("missing_file", _delete_file(CLA), {(CLA, 0, "")}),
+    ("overlap_unknown_study", cell(OVG, "OV01", "study_ids", "TrialB2019;Nope2020"), {(OVG, 2, "study_ids")}),
+    ("overlap_single_report", cell(OVG, "OV01", "study_ids", "TrialB2019"), {(OVG, 2, "study_ids")}),
+    ("overlap_validated_boolean", cell(OVG, "OV01", "validated", "maybe"), {(OVG, 2, "validated")}),
     ("missing_column", _drop_column(EX, "notes"), {(EX, 1, "notes")}),
     ("unexpected_column", _add_column(ST, "favourite_colour"), {(ST, 1, "favourite_colour")}),
     ("field_count", _extra_field(EX, "RatA2020_04"), {(EX, 5, "")}),

@@ -410,6 +410,18 @@ PUBLISHED_ESTIMATES = [
     _c("notes"),
 ]
 
+OVERLAP_GROUPS = [
+    _c("group_id", required=True, description="OV01 ...; primary key"),
+    _c("study_ids", required=True,
+       description="study_ids of two or more reports whose patients or animals may overlap (same centre or group), separated by ';'"),
+    _c("evidence", required=True,
+       description="Why overlap is suspected (centre, group, shared authors, design, periods) and what argues against it"),
+    _c("source", required=True, description="Where the evidence was read: extraction notes and studies.csv notes"),
+    _c("validated", "boolean", required=True,
+       description="true when the overlap was confirmed on a page read (then give the reports one cohort_id); "
+                   "false when suspected but neither confirmed nor excluded"),
+]
+
 RECORD_SOURCES = {
     "database": "Search of a stored web corpus of article pages (PRISMA: other methods, websites; D16)",
     "register": "Trial register",
@@ -462,6 +474,7 @@ TABLES = {
     "review/search_log.csv": SEARCH_LOG,
     "review/claims.csv": CLAIMS,
     "review/published_estimates.csv": PUBLISHED_ESTIMATES,
+    "review/overlap_groups.csv": OVERLAP_GROUPS,
 }
 
 
@@ -483,6 +496,7 @@ PRIMARY_KEYS = {
     "review/search_log.csv": ["search_id"],
     "review/claims.csv": ["claim_id"],
     "review/published_estimates.csv": ["estimate_id"],
+    "review/overlap_groups.csv": ["group_id"],
 }
 
 #: (table, column) -> (referenced table, referenced column); empty values are not checked.
@@ -511,6 +525,8 @@ TABLE_DESCRIPTIONS = {
     "review/claims.csv": "The source article's claims C1 to C6 and the verdict of the evidence.",
     "review/published_estimates.csv": ("Pooled estimates printed by published meta-analyses, for comparison with "
                                        "ours (never pooled with our data)."),
+    "review/overlap_groups.csv": ("Groups of reports from the same centre or group whose patients or animals may "
+                                  "overlap (protocol 9.7): each is analysed keeping one report at a time."),
 }
 
 

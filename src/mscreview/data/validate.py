@@ -241,6 +241,21 @@ def _check_foreign(tables: dict, out: list) -> None:
                                          "unknown id (ids separated by ';')"))
 
 
+    groups = tables.get("review/overlap_groups.csv")
+    if groups is not None and groups.present and studies.present:
+        ids = {r.get("study_id", "") for r in studies.rows}
+        for r in groups.rows:
+            members = _split_ids(r.get("study_ids", ""))
+            for sid in members:
+                if sid not in ids:
+                    out.append(Violation(groups.file, r.line, "study_ids", sid, "a study_id of data/studies.csv",
+                                         f"unknown id in group {r.get('group_id', '')} (ids separated by ';')"))
+            if r.get("study_ids", "") and len(set(members)) < 2:
+                out.append(Violation(groups.file, r.line, "study_ids", r.get("study_ids", ""),
+                                     "two or more distinct study_ids separated by ';'",
+                                     f"group {r.get('group_id', '')}: an overlap needs two reports"))
+
+
 def _split_ids(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"[;,|]", text) if s.strip()]
 

@@ -30,7 +30,13 @@ from scipy import integrate, optimize, special, stats
 
 from .rma import effect_arrays
 
-__all__ = ["BayesMetaResult", "bayesmeta", "prior_sensitivity", "TAU_PRIORS"]
+__all__ = ["BayesMetaResult", "bayesmeta", "prior_sensitivity", "TAU_PRIORS", "PriorDataConflict",
+           "prior_data_conflict", "weighted_chi2_sf", "MIN_K_PREDICTION"]
+
+#: Fewest studies for which a prediction interval (frequentist or the posterior predictive
+#: interval of theta_new) is reported (protocol 6.3): with k = 2 the between-study variance is
+#: barely identified and the interval reflects the prior or the t quantile, not the data.
+MIN_K_PREDICTION = 3
 
 
 def _halfnormal_logpdf(t, scale):
@@ -341,7 +347,7 @@ def prior_sensitivity(yi, vi=None, *, sei=None, data=None,
                               ("halfcauchy", 0.25), ("halfcauchy", 0.5), ("halfcauchy", 1.0)),
                       mu_prior_mean=None, mu_prior_sd=None, confidence_level=0.95,
                       interval="shortest", null=0.0):
-    """How the posterior depends on the heterogeneity prior: one row per prior.
+    """How the posterior depends on the heterogeneity prior: one row per prior, reported whole.
 
     Parameters
     ----------
@@ -357,9 +363,11 @@ def prior_sensitivity(yi, vi=None, *, sei=None, data=None,
     Returns
     -------
     pandas.DataFrame
-        Columns ``tau_prior``, ``tau_scale``, ``mu_median``, ``mu_ci_low``, ``mu_ci_high``,
+        Columns ``tau_prior``, ``tau_scale``, ``mu_mean``, ``mu_median``, ``mu_ci_low``,
+        ``mu_ci_high`` (credible interval of the mean effect), ``p_mu_gt_null``,
         ``tau_median``, ``tau_ci_low``, ``tau_ci_high``, ``pi_low``, ``pi_high`` (interval for
-        theta_new), ``p_mu_gt_null``.
+        theta_new; NaN when k < :data:`MIN_K_PREDICTION`), ``conflict_q``, ``conflict_pvalue``
+        (the prior-data conflict check of :func:`prior_data_conflict`).
 
     References
     ----------
@@ -370,11 +378,173 @@ def prior_sensitivity(yi, vi=None, *, sei=None, data=None,
         r = bayesmeta(yi, vi, sei=sei, data=data, tau_prior=name, tau_scale=scale,
                       mu_prior_mean=mu_prior_mean, mu_prior_sd=mu_prior_sd,
                       confidence_level=confidence_level, interval=interval)
+        c = prior_data_conflict(yi, vi, sei=sei, data=data, tau_prior=name, tau_scale=scale)
         sm = r.summary
-        rows.append({"tau_prior": name, "tau_scale": scale,
+        pi_ok = r.k >= MIN_K_PREDICTION
+        rows.append({"tau_prior": name, "tau_scale": scale, "mu_mean": sm.loc["mu", "mean"],
                      "mu_median": sm.loc["mu", "median"], "mu_ci_low": sm.loc["mu", "ci_low"],
-                     "mu_ci_high": sm.loc["mu", "ci_high"], "tau_median": sm.loc["tau", "median"],
+                     "mu_ci_high": sm.loc["mu", "ci_high"],
+                     "p_mu_gt_null": 1.0 - float(r.cdf(null, "mu")),
+                     "tau_median": sm.loc["tau", "median"],
                      "tau_ci_low": sm.loc["tau", "ci_low"], "tau_ci_high": sm.loc["tau", "ci_high"],
-                     "pi_low": sm.loc["theta_new", "ci_low"], "pi_high": sm.loc["theta_new", "ci_high"],
-                     "p_mu_gt_null": 1.0 - float(r.cdf(null, "mu"))})
+                     "pi_low": sm.loc["theta_new", "ci_low"] if pi_ok else np.nan,
+                     "pi_high": sm.loc["theta_new", "ci_high"] if pi_ok else np.nan,
+                     "conflict_q": c.statistic, "conflict_pvalue": c.pvalue})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# prior-data conflict
+# ---------------------------------------------------------------------------------------------
+
+def weighted_chi2_sf(x, weights):
+    """P(sum_j weights_j * chi2_1 > x) for positive weights, by Imhof's (1961) inversion formula.
+
+    One weight (or all equal) is solved exactly with the chi-square distribution.
+
+    References
+    ----------
+    Imhof, J. P. (1961). Computing the distribution of quadratic forms in normal variables.
+    Biometrika, 48(3/4), 419-426.
+    """
+    lam = np.asarray(weights, dtype=float)
+    lam = lam[lam > 1e-12 * max(1.0, float(np.max(lam, initial=0.0)))]
+    if lam.size == 0:
+        return float(x < 0)
+    if x <= 0:
+        return 1.0
+    if np.allclose(lam, lam[0], rtol=1e-12):
+        return float(stats.chi2.sf(x / lam[0], df=lam.size))
+    if lam.size == 2:
+        # condition on the second term, X2 = s^2 with s half-normal: P = int_0^inf 2 phi(s) P(l1 X1 > x - l2 s^2) ds,
+        # and the inner probability is 1 beyond s0 = sqrt(x / l2) (a smooth one-dimensional integral)
+        l1, l2 = float(lam[0]), float(lam[1])
+        s0 = np.sqrt(x / l2)
+        inner = lambda t: 2 * stats.norm.pdf(t) * 2 * stats.norm.sf(np.sqrt(max(x - l2 * t * t, 0.0) / l1))  # noqa: E731
+        head = integrate.quad(inner, 0.0, min(s0, 40.0), limit=200, epsabs=1e-13, epsrel=1e-11)[0]
+        return float(min(1.0, max(0.0, head + 2 * stats.norm.sf(s0))))
+
+    m = lam.size
+    phi = lambda u: 0.5 * np.sum(np.arctan(lam * u))  # noqa: E731
+    rho = lambda u: np.prod((1.0 + (lam * u) ** 2) ** 0.25)  # noqa: E731
+    f = lambda u: np.sin(phi(u) - 0.5 * x * u) / (u * rho(u))  # noqa: E731
+    # |f(u)| <= C u^(-1 - m/2), C = prod(lam^(-1/2)): beyond U the tail is below 1e-12
+    log_c = -0.5 * float(np.sum(np.log(lam)))
+    upper = float(np.exp((log_c + np.log(2.0 / m) - np.log(1e-12)) * 2.0 / m))
+    cycles = upper * x / (4 * np.pi)
+    if cycles <= 5000:
+        # finite range, cut into pieces of about 20 oscillations each
+        edges = np.linspace(0.0, upper, int(np.ceil(cycles / 20)) + 2)
+        val = sum(integrate.quad(f, a, b, limit=200, epsabs=1e-13, epsrel=1e-10)[0]
+                  for a, b in zip(edges[:-1], edges[1:]))
+    else:
+        # few, small weights (slow decay): ordinary quadrature near 0, then Fourier-weighted
+        # quadrature (QUADPACK's QAWF) on the tail, with sin(theta) = sin(phi) cos(xu/2) - cos(phi) sin(xu/2)
+        a = 1.0 / float(np.max(lam))
+        val = integrate.quad(f, 0.0, a, limit=200, epsabs=1e-12, epsrel=1e-10)[0]
+        val += integrate.quad(lambda u: np.sin(phi(u)) / (u * rho(u)), a, np.inf, weight="cos",
+                              wvar=0.5 * x, limlst=100)[0]
+        val -= integrate.quad(lambda u: np.cos(phi(u)) / (u * rho(u)), a, np.inf, weight="sin",
+                              wvar=0.5 * x, limlst=100)[0]
+    return float(min(1.0, max(0.0, 0.5 + val / np.pi)))
+
+
+@dataclass(frozen=True)
+class PriorDataConflict:
+    """Prior-data conflict check for the heterogeneity prior (:func:`prior_data_conflict`).
+
+    ``statistic`` is Cochran's Q of the data, ``tau_dl`` the DerSimonian-Laird estimate of tau
+    (a monotone function of Q), ``pvalue`` the prior predictive tail probability
+    P(Q_rep >= Q_obs); small values (< 0.05) mean the data are more heterogeneous than the
+    prior on tau expects: a prior-data conflict.
+    """
+
+    k: int
+    tau_prior: str
+    tau_scale: float
+    statistic: float
+    tau_dl: float
+    pvalue: float
+
+
+def prior_data_conflict(yi, vi=None, *, sei=None, data=None, tau_prior="halfnormal", tau_scale=0.5):
+    """Prior-data conflict check: the prior predictive tail probability of the observed heterogeneity.
+
+    Definition. Under the normal-normal model with tau drawn from its prior, the replicated
+    heterogeneity statistic Q_rep = sum_i w_i (y_i - ybar_w)^2 (w_i = 1/v_i, Cochran's Q) has, given
+    tau, the distribution of sum_j lambda_j chi2_1, where lambda_j are the non-zero eigenvalues of
+    A Sigma (A = W - w w' / sum w, Sigma = diag(v_i + tau^2)); A annihilates the mean, so mu plays no
+    part and its improper prior is no obstacle. The check is
+
+        p = P(Q_rep >= Q_obs) = integral P(Q_rep >= Q_obs | tau) p(tau) dtau,
+
+    the prior predictive tail probability of the observed Q (Box 1980), i.e. of the observed
+    DerSimonian-Laird estimate of tau, which is a non-decreasing function of Q (when the
+    estimate is 0, p is large and no conflict is flagged). A small p (below 0.05) says the
+    studies disagree more than the prior on tau lets them expect: the prior and the data
+    conflict (Evans & Moshonov 2006), and the posterior then leans on the prior's tail.
+    With k = 2, Q = (y1 - y2)^2 / (v1 + v2) and lambda = 1 + 2 tau^2 / (v1 + v2), so
+    P(Q >= q | tau) = P(chi2_1 >= q / lambda): with a prior concentrated at tau = 0 the check
+    reduces to the p-value of Cochran's Q test.
+
+    Parameters
+    ----------
+    yi, vi, sei, data
+        As in :func:`bayesmeta` (k >= 2).
+    tau_prior, tau_scale
+        The heterogeneity prior, as in :func:`bayesmeta`.
+
+    Returns
+    -------
+    PriorDataConflict
+
+    References
+    ----------
+    Box, G. E. P. (1980). Sampling and Bayes' inference in scientific modelling and robustness.
+    Journal of the Royal Statistical Society A, 143(4), 383-430.
+    Evans, M., & Moshonov, H. (2006). Checking for prior-data conflict. Bayesian Analysis, 1(4),
+    893-914.
+    Imhof, J. P. (1961). Biometrika, 48(3/4), 419-426.
+    """
+    col = lambda x: np.asarray(data[x] if isinstance(x, str) else x, dtype=float).ravel()  # noqa: E731
+    if vi is None and sei is None:
+        raise ValueError("give vi or sei")
+    y, v = col(yi), (col(vi) if vi is not None else col(sei) ** 2)
+    if y.shape != v.shape or not (np.all(np.isfinite(y)) and np.all(v > 0)):
+        raise ValueError("yi and vi must be finite, of one length, with vi > 0")
+    k = y.size
+    if k < 2:
+        raise ValueError(f"a heterogeneity check needs k >= 2 studies, got k = {k}")
+    if callable(tau_prior):
+        name = getattr(tau_prior, "__name__", "custom")
+        dens = lambda t: float(tau_prior(t))  # noqa: E731
+    else:
+        if tau_prior not in TAU_PRIORS:
+            raise ValueError(f"unknown tau_prior {tau_prior!r}; choose one of {list(TAU_PRIORS)}")
+        if not tau_scale or tau_scale <= 0:
+            raise ValueError(f"tau_scale must be > 0, got {tau_scale}")
+        name, f = tau_prior, TAU_PRIORS[tau_prior]
+        dens = lambda t: float(np.exp(f(t, tau_scale)))  # noqa: E731
+    w = 1.0 / v
+    ybar = np.sum(w * y) / np.sum(w)
+    q = float(np.sum(w * (y - ybar) ** 2))
+    c = np.sum(w) - np.sum(w ** 2) / np.sum(w)
+    tau_dl = float(np.sqrt(max(0.0, (q - (k - 1)) / c)))
+    A = np.diag(w) - np.outer(w, w) / np.sum(w)
+
+    def sf_given(tau):
+        sq = np.sqrt(v + tau ** 2)
+        lam = np.linalg.eigvalsh(sq[:, None] * A * sq[None, :])
+        return weighted_chi2_sf(q, lam)
+
+    scale = float(tau_scale) if tau_scale else 1.0
+    # split the range where the prior has its mass, so quad sees the shape; beyond 1000 scales
+    # P(Q >= q | tau) is within a hair of 1 and increasing in tau, so the prior's remaining
+    # mass (heavy for a half-Cauchy) enters at its value at the cut
+    pieces = [0.0, scale, 3 * scale, 10 * scale, 100 * scale, 1000 * scale]
+    p = sum(integrate.quad(lambda t: sf_given(t) * dens(t), a, b, limit=200, epsabs=1e-10,
+                           epsrel=1e-8)[0] for a, b in zip(pieces[:-1], pieces[1:]))
+    rest = integrate.quad(dens, pieces[-1], np.inf)[0]
+    p += rest * sf_given(pieces[-1])
+    return PriorDataConflict(k=k, tau_prior=name, tau_scale=float(tau_scale) if tau_scale else np.nan,
+                             statistic=q, tau_dl=tau_dl, pvalue=float(min(1.0, max(0.0, p))))

@@ -137,7 +137,7 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
         heights.append(1.0 + 0.9 * (lines - 1))   # a 6.5-pt line is ~0.8 of a 3.4-mm row
     n = len(rows)
     total = float(sum(heights))
-    height_mm = 18.0 + 3.4 * total
+    height_mm = max(18.0 + 3.4 * total, 42.0)   # a floor, so that a forest of two or three rows stays legible
     fig, ax = axes(ax, width, height_mm)
     tops = np.cumsum([0.0] + heights[:-1])
     ys = total - tops - np.asarray(heights) / 2 + 0.5

@@ -376,59 +376,155 @@ def _published_group(r) -> str:
     return "Published, no MSC trial" if "no msc" in cells else "Published, other"
 
 
+#: Trials a published pool contains where the review does not name them but arithmetic points to them.
+#: An analysis note, not extracted evidence: each says "inferred" and why (review/extraction_notes/s2/CL2.md,
+#: Task 5). Keyed by (review_id, start of the outcome, lower case).
+INFERRED_POOL_TRIALS = {
+    ("Xie2020", "gmfm"): ("Gu2020; Huang2018; Liu2017",
+                          "inferred by arithmetic, not read: 3 trials and 163 children fit Gu2020 (39) + Huang2018 "
+                          "(54) + Liu2017's BMMSC and control arms (about 70); Xie2020's Table 1 is not in the store "
+                          "(CL2.md Task 5)"),
+    ("Xie2020", "adverse event"): ("Gu2020; Huang2018",
+                                   "inferred by arithmetic, not read: 93 children in 2 trials = Gu2020 (19 + 20) + "
+                                   "Huang2018 (27 + 27) (CL2.md Task 5)"),
+    ("Xie2020", "comprehensive function"): ("", "not named; 96 children in 3 trials fits no obvious combination of "
+                                                "the MSC trials seen (CL2.md Task 5)"),
+}
+
+
+def _pool_trials(r: dict) -> str:
+    named = r.get("included_study_ids")
+    if isinstance(named, str) and named.strip():
+        return f"{named.strip()} (named by the review)"
+    out = str(r.get("outcome", "")).lower()
+    for (rid, start), (ids, why) in INFERRED_POOL_TRIALS.items():
+        if r.get("review_id") == rid and out.startswith(start):
+            return f"{ids} ({why})" if ids else why
+    return "not named on the pages read"
+
+
+def _months(text) -> float | None:
+    """A single timepoint in months from a published row's text ("12 months post-treatment"), else None."""
+    import re
+    hits = re.findall(r"(\d+(?:\.\d+)?)\s*-?\s*(?:months?|mo)\b", str(text or ""), flags=re.I)
+    return float(hits[0]) if len(hits) == 1 and not re.search(r"and/or|pooled|over", str(text), re.I) else None
+
+
+def _our_estimates(ev: Evidence) -> pd.DataFrame:
+    """This review's clinical estimates a published pool may be compared with: GMFM per timepoint (SMD,
+    pooled where k >= 2) and adverse-event risk ratios per trial (MSC vs control)."""
+    rows = []
+    for _, r in gmfm_by_timepoint(ev).iterrows():
+        pooled = r["k"] >= 2 and pd.notna(r.get("reml_knha_estimate"))
+        rows.append({"family": "gmfm", "outcome": "GMFM", "measure": "SMD", "months": float(r["months"]),
+                     "k": int(r["k"]), "trials": r["studies"], "n": int(r["participants"]),
+                     "estimate": r["reml_knha_estimate"] if pooled else r.get("single_estimate"),
+                     "ci_low": r["reml_knha_ci_low"] if pooled else r.get("single_ci_low"),
+                     "ci_high": r["reml_knha_ci_high"] if pooled else r.get("single_ci_high")})
+    ae = adverse_events(ev)
+    for outcome, sg in ae[ae["rr"].notna()].groupby("outcome", sort=True):
+        if len(sg) == 1:
+            r = sg.iloc[0]
+            rows.append({"family": "ae", "outcome": str(outcome), "measure": "RR", "months": np.nan, "k": 1,
+                         "trials": r["study_id"], "n": int(r["n1i"] + r["n2i"]), "estimate": r["rr"],
+                         "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+    return pd.DataFrame(rows, columns=["family", "outcome", "measure", "months", "k", "trials", "n", "estimate",
+                                       "ci_low", "ci_high"])
+
+
+def _match(r: dict, ours: pd.DataFrame):
+    """(our matching estimate or None, reasons it cannot be compared)."""
+    why = []
+    if _published_group(r) != "Published, MSC only":
+        why.append("pools other cell products (a different question)")
+    measure = r.get("measure") if isinstance(r.get("measure"), str) else ""
+    if not measure:
+        why.append("effect measure (and the designs pooled) not stated on the pages read: not a comparator")
+    out = str(r.get("outcome", "")).lower()
+    fam = "gmfm" if ("gmfm" in out or "gross motor" in out) else "ae" if out.startswith("adverse event") else ""
+    cand = ours[(ours["family"] == fam) & (ours["measure"] == measure)] if fam and measure else ours.iloc[0:0]
+    if not measure:
+        pass                          # no like-with-like match is possible without the measure
+    elif fam == "gmfm":
+        m = _months(r.get("timepoint"))
+        if m is None:
+            tp = r.get("timepoint") if isinstance(r.get("timepoint"), str) and r.get("timepoint") else "not stated"
+            why.append(f"timepoint '{tp}' is not one timepoint; ours are per timepoint")
+        else:
+            cand = cand[cand["months"] == m]
+            if cand.empty:
+                why.append(f"no estimate here at {m:g} months")
+    elif fam == "ae":
+        cand = cand[cand["outcome"].str.lower() == out]
+        if cand.empty:
+            why.append("no risk ratio for this event here")
+    elif not fam:
+        why.append("no estimate of this outcome here (not pooled or not extracted)")
+    if not why and len(cand) == 1:
+        return cand.iloc[0], why
+    if not why:
+        why.append("more than one estimate here matches")
+    return None, why
+
+
 @cites
 def published_comparison(ev: Evidence) -> pd.DataFrame:
-    """Clinical outcomes: our estimates next to those of the published meta-analyses.
+    """Clinical outcomes: each published pooled estimate beside our estimate of the same thing, like with like.
 
-    The published numbers come from the extracted table (:func:`published_estimates`), never
-    typed. ``difference`` says, from the data, why the numbers may differ (cell types pooled,
-    number of studies, measure, timepoint).
+    A published pool is compared only with our estimate of the same measure, population (clinical),
+    cell type (MSC only) and timepoint (protocol 9; issue 11.6). The trials each pool contains are listed
+    beside ours: named by the review where it names them; otherwise inferred by arithmetic (and said so,
+    :data:`INFERRED_POOL_TRIALS`) or "not named". ``difference`` is published minus ours for an SMD and the
+    ratio published / ours for a risk ratio (``difference_scale``); where no like-with-like estimate
+    exists the row stays, with ``compared`` False and the reason in ``not_compared_because``. Our own
+    estimates are the rows of group "This review". Published numbers come from the extracted table
+    (:func:`published_estimates`), never typed.
     """
     nums: dict = {}
     pub = published_estimates(ev)
-    gm = gmfm_by_timepoint(ev)
-    ours_k = int(gm["k"].max()) if not gm.empty else 0
+    ours = _our_estimates(ev)
     rows = []
-    for _, r in gm.iterrows():
-        if r["k"] >= 2:
-            rows.append({"group": "This review", "source": "This review", "outcome": "GMFM",
-                         "timepoint": f"{r['months']:g} months", "measure": "SMD", "k": int(r["k"]),
-                         "n": int(r["participants"]), "estimate": r["reml_knha_estimate"],
-                         "ci_low": r["reml_knha_ci_low"], "ci_high": r["reml_knha_ci_high"],
-                         "cell_types": "MSC only", "locator": "review/results.json", "difference": ""})
-    ae = adverse_events(ev)
-    for _, r in ae[ae["rr"].notna()].iterrows():
-        rows.append({"group": "This review", "source": "This review", "outcome": str(r["outcome"]),
-                     "timepoint": "", "measure": "RR", "k": 1, "n": int(r["n1i"] + r["n2i"]),
-                     "estimate": r["rr"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                     "cell_types": f"MSC only ({r['study_id']})", "locator": "review/tables/adverse_events.csv",
-                     "difference": ""})
+    for o in ours.itertuples():
+        if o.family == "gmfm" and o.k < 2:
+            continue
+        rows.append({"group": "This review", "source": "This review", "outcome": o.outcome,
+                     "timepoint": f"{o.months:g} months" if pd.notna(o.months) else "over follow-up",
+                     "measure": o.measure, "cell_types": "MSC only", "k": o.k, "n": o.n, "estimate": o.estimate,
+                     "ci_low": o.ci_low, "ci_high": o.ci_high, "trials_in_pool": o.trials, "compared": True,
+                     "locator": "review/results.json" if o.family == "gmfm" else "review/tables/adverse_events.csv"})
     if not pub.empty:
-        cl = pub[pub["population"] == "clinical"]
-        for _, r in cl.iterrows():
+        for _, r in pub[pub["population"] == "clinical"].iterrows():
             r = r.to_dict()
-            diff = []
-            grp = _published_group(r)
-            if grp != "Published, MSC only":
-                diff.append("pools non-MSC cell products")
-            if pd.notna(r.get("k_studies")) and str(r.get("measure")) == "SMD" and "GMFM" in str(r["outcome"]).upper():
-                diff.append(f"{int(r['k_studies'])} studies vs {ours_k} here")
-            if pd.isna(r.get("measure")):
-                diff.append("effect measure not stated on the page read")
-            if pd.isna(r.get("k_studies")):
-                diff.append("number of studies not seen")
-            rows.append({"group": grp, "source": r["review_id"], "outcome": r["outcome"],
-                         "timepoint": "" if pd.isna(r.get("timepoint")) else str(r["timepoint"]),
-                         "measure": "" if pd.isna(r.get("measure")) else r["measure"],
-                         "k": None if pd.isna(r.get("k_studies")) else int(r["k_studies"]),
-                         "n": None if pd.isna(r.get("n_participants")) else int(r["n_participants"]),
-                         "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                         "cell_types": r.get("cell_types"),
-                         "locator": f"{r.get('source_locator')} ({r.get('source_url')})",
-                         "difference": "; ".join(diff)})
-    out = pd.DataFrame(rows)
+            m, why = _match(r, ours)
+            rec = {"group": _published_group(r), "source": r["review_id"], "outcome": r["outcome"],
+                   "timepoint": "" if pd.isna(r.get("timepoint")) else str(r["timepoint"]),
+                   "measure": "" if pd.isna(r.get("measure")) else r["measure"], "cell_types": r.get("cell_types"),
+                   "k": None if pd.isna(r.get("k_studies")) else int(r["k_studies"]),
+                   "n": None if pd.isna(r.get("n_participants")) else int(r["n_participants"]),
+                   "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                   "trials_in_pool": _pool_trials(r), "compared": m is not None,
+                   "not_compared_because": "; ".join(why),
+                   "locator": f"{r.get('source_locator')} ({r.get('source_url')})"}
+            if m is not None:
+                ratio = rec["measure"] in ("RR", "OR")
+                rec.update(ours_k=int(m["k"]), ours_trials=m["trials"], ours_estimate=m["estimate"],
+                           ours_ci_low=m["ci_low"], ours_ci_high=m["ci_high"],
+                           difference=(r["estimate"] / m["estimate"]) if ratio else (r["estimate"] - m["estimate"]),
+                           difference_scale="ratio of risk ratios (published / ours)" if ratio
+                           else f"{rec['measure']} difference (published - ours)")
+                if set(str(m["trials"]).split("; ")) != set(_pool_trials(r).split(" (")[0].split("; ")):
+                    rec["difference_scale"] += "; the pools hold different trials"
+            rows.append(rec)
+    cols = ["group", "source", "outcome", "timepoint", "measure", "cell_types", "k", "n", "estimate", "ci_low",
+            "ci_high", "trials_in_pool", "compared", "ours_k", "ours_trials", "ours_estimate", "ours_ci_low",
+            "ours_ci_high", "difference", "difference_scale", "not_compared_because", "locator"]
+    out = pd.DataFrame(rows).reindex(columns=cols)
+    out[["k", "n", "ours_k"]] = out[["k", "n", "ours_k"]].astype("Float64").round().astype("Int64")
+    publ = out[out["source"] != "This review"]
     nums["published.file"] = pub.attrs.get("file") if not pub.empty else None
     nums["published.rows"] = int(len(pub))
+    nums["published.compared"] = int(publ["compared"].astype(bool).sum())
+    nums["published.not_compared"] = int((~publ["compared"].astype(bool)).sum())
     if not pub.empty:
         msc = pub[(pub["population"] == "clinical") & pub["cell_types"].astype(str).str.lower().str.startswith("msc only")
                   & pub["outcome"].astype(str).str.upper().str.startswith("GMFM")]
@@ -440,22 +536,153 @@ def published_comparison(ev: Evidence) -> pd.DataFrame:
     return out, nums
 
 
+#: Borrowed SD for trials whose GMFM arms are reported without any dispersion (protocol 9.2; Cochrane
+#: Handbook 6.5.2.7, imputing a missing SD from another study). An analysis assumption with its
+#: provenance, never entered in data/extracted.csv. Candidates proposed in review/extraction_notes/s2/CL2.md
+#: (Task 4). None is an MSC trial: they are control arms (rehabilitation or placebo) of cell-therapy trials
+#: with the same instrument (GMFM) and score type (change from baseline), which is what the SD describes.
+#: The '± SD' label is Eggenberger's column heading (same caveat as Huang2018).
+BORROWED_SDS = (
+    {"sd": 5.1, "name": "Min2013 control arm (preferred)",
+     "source": "Min2013 control arm (placebo + rehabilitation), change in GMFM at 6 months '+ 7.8 ± 5.1' (n = 32)",
+     "locator": "Eggenberger 2019 Table 3, row Min et al. 2013, https://www.wjgnet.com/1948-0210/full/v11/i10/891-T3.htm"},
+    {"sd": 3.75, "name": "Kang2015 control arm",
+     "source": "Kang2015 control arm, change in GMFM at 6 months '3.85 ± 3.75'",
+     "locator": "Eggenberger 2019 Table 3, row Kang et al. 2015, https://www.wjgnet.com/1948-0210/full/v11/i10/891-T3.htm"},
+    {"sd": 5.5, "name": "Sun2017 control arm",
+     "source": "Sun2017 control arm, change in GMFM at 12 months '+ 6.9 ± 5.5'",
+     "locator": "Eggenberger 2019 Table 3, row Sun et al. 2017, https://www.wjgnet.com/1948-0210/full/v11/i10/891-T3.htm"},
+)
+
+
+def sd_missing_rows(ev: Evidence) -> pd.DataFrame:
+    """Controlled clinical rows with both arms' means but no dispersion at all (candidates for an imputed SD),
+    with ``reason`` saying why a candidate is not used (percent-improvement rows are their own outcome, 9.1)."""
+    ex = ev.extracted.merge(ev.studies[["study_id", "population"]], on="study_id", how="left")
+    num = lambda c: pd.to_numeric(ex[c], errors="coerce")  # noqa: E731
+    mask = ((ex["population"] == "clinical") & (ex["comparison_type"] == "between_groups")
+            & (ex["data_availability"] == "numeric") & num("m1i").notna() & num("m2i").notna()
+            & num("sd1i").isna() & num("sd2i").isna() & num("lo1i").isna() & num("lo2i").isna()
+            & ex["row_id"].isin(set(ev.excluded["row_id"])))
+    out = ex.loc[mask, ["row_id", "study_id", "outcome", "timepoint", "timepoint_unit", "n1i", "m1i", "n2i", "m2i"]]
+    pct = out["outcome"].astype(str).str.contains("%|percent", case=False)
+    out = out.assign(reason=np.where(pct, "percent improvement: its own outcome, never pooled with scores (9.1)", ""))
+    return out.reset_index(drop=True)
+
+
+@cites
+def imputed_sd_sensitivity(ev: Evidence, sd: float = BORROWED_SDS[0]["sd"]) -> pd.DataFrame:
+    """GMFM pooled per timepoint with the trials that report no SD given a borrowed SD ``sd`` in both arms.
+
+    The rows of :func:`sd_missing_rows` (score rows only) get ``sd1i = sd2i = sd`` in a copy of the
+    extracted table, their Hedges' g comes from :func:`mscreview.review.rules.effect_table`, and the GMFM
+    synthesis (:func:`gmfm_by_timepoint`) is rerun with them. One row per timepoint: the primary
+    (``primary_*``) beside the imputed analysis. The borrowed SD is an assumption, never data.
+
+    References
+    ----------
+    Higgins JPT et al. (eds). Cochrane Handbook, version 6.4 (2023), 6.5.2.7 (imputing standard deviations).
+    """
+    from . import rules
+    nums: dict = {}
+    cand = sd_missing_rows(ev)
+    use = cand[cand["reason"] == ""]
+    ex = ev.extracted.copy()
+    hit = ex["row_id"].isin(set(use["row_id"]))
+    ex.loc[hit, "sd1i"] = sd
+    ex.loc[hit, "sd2i"] = sd
+    ex.loc[hit, "dispersion_type"] = "SD"
+    eff, _ = rules.effect_table(ex, ev.studies, "SMD")
+    gained = eff[eff["row_id"].isin(set(use["row_id"]))].copy()
+    gained["conversion"] = gained["conversion"].astype(str) + f"; imputed SD {sd:g} (sensitivity, not data)"
+    import dataclasses
+    variant = dataclasses.replace(ev, effects=pd.concat([ev.effects, gained], ignore_index=True))
+    prim, imp = gmfm_by_timepoint(ev).set_index("months"), gmfm_by_timepoint(variant)
+    rows = []
+    for _, r in imp.iterrows():
+        p = prim.loc[r["months"]] if r["months"] in prim.index else None
+        pooled = pd.notna(r.get("reml_knha_estimate"))
+        rec = {"borrowed_sd": sd, "months": r["months"], "k": int(r["k"]), "studies": r["studies"],
+               "imputed": "; ".join(sorted(set(gained.loc[[months_of(x) == r["months"] for x in
+                                                           gained.to_dict("records")], "study_id"]))),
+               "estimate": r["reml_knha_estimate"] if pooled else r.get("single_estimate"),
+               "ci_low": r["reml_knha_ci_low"] if pooled else r.get("single_ci_low"),
+               "ci_high": r["reml_knha_ci_high"] if pooled else r.get("single_ci_high"),
+               "pvalue": r.get("pvalue"),
+               "primary_k": int(p["k"]) if p is not None else 0,
+               "primary_estimate": p.get("reml_knha_estimate") if p is not None else np.nan,
+               "primary_ci_low": p.get("reml_knha_ci_low") if p is not None else np.nan,
+               "primary_ci_high": p.get("reml_knha_ci_high") if p is not None else np.nan}
+        rows.append(rec)
+        if rec["imputed"]:
+            key = result_key("sensitivity.imputed_sd", f"sd{sd:g}".replace(".", "_"), f"m{r['months']:g}")
+            nums.update(prefixed(key, {k: rec[k] for k in ("k", "estimate", "ci_low", "ci_high", "pvalue")}))
+    return pd.DataFrame(rows), nums
+
+
+@cites
+def imputed_sd_table(ev: Evidence) -> pd.DataFrame:
+    """:func:`imputed_sd_sensitivity` under each borrowed SD of :data:`BORROWED_SDS` (with its source
+    and locator), the timepoints where a trial gained an imputed SD only."""
+    nums: dict = {}
+    parts = []
+    for b in BORROWED_SDS:
+        t = imputed_sd_sensitivity(ev, b["sd"])
+        nums.update(imputed_sd_sensitivity.numbers(ev, b["sd"]))
+        t = t[t["imputed"] != ""].assign(sd_source=f"{b['name']}: {b['source']}; {b['locator']}")
+        parts.append(t)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    nums["sensitivity.imputed_sd.rows_imputed"] = int((sd_missing_rows(ev)["reason"] == "").sum())
+    nums["sensitivity.imputed_sd.trials"] = int(sd_missing_rows(ev).query("reason == ''")["study_id"].nunique())
+    return out, nums
+
+
+def imputed_sd_note(ev: Evidence) -> str:
+    """What the imputed-SD sensitivity shows, from its table."""
+    cand = sd_missing_rows(ev)
+    use = cand[cand["reason"] == ""]
+    if use.empty:
+        return "No controlled trial reports GMFM means without a dispersion: no SD is imputed."
+    t = imputed_sd_table(ev)
+    b0 = BORROWED_SDS[0]
+    first = t[t["borrowed_sd"] == b0["sd"]]
+    trials = ", ".join(sorted(set(use["study_id"])))
+    one = use["study_id"].nunique() == 1
+    parts = [f"{trials} {'reports' if one else 'report'} GMFM change scores without any dispersion and "
+             f"{'is' if one else 'are'} therefore left out of the primary analysis. "
+             f"With a borrowed SD of {b0['sd']:g} ({b0['source']}; {b0['locator']}; not an MSC trial, but the same "
+             "instrument and score type, Cochrane Handbook 6.5.2.7):"]
+    for r in first.itertuples():
+        prim = (f"primary {r.primary_estimate:.2f} ({r.primary_ci_low:.2f} to {r.primary_ci_high:.2f}, k = "
+                f"{r.primary_k})" if r.primary_k >= 2 else f"primary k = {r.primary_k}, not pooled")
+        parts.append(f"at {r.months:g} months the pooled SMD is {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f}, "
+                     f"k = {r.k}; {prim});")
+    rng = t.groupby("months")["estimate"].agg(["min", "max"])
+    sds = ", ".join(f"{b['sd']:g}" for b in BORROWED_SDS)
+    parts.append(f"under the {len(BORROWED_SDS)} borrowed SDs ({sds}) the pooled SMD ranges " + "; ".join(f"{lo:.2f} to {hi:.2f} at {m:g} months" for m, (lo, hi) in
+                                                  rng.iterrows()) + ".")
+    inc = int(((t["ci_low"] <= 0) & (t["ci_high"] >= 0)).sum())
+    parts.append(f"The 95% interval includes 0 in {inc} of these {len(t)} analyses.")
+    return " ".join(parts)
+
+
 def published_gmfm_forest_data(ev: Evidence) -> dict:
-    """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM, this review vs published."""
+    """Keyword arguments for :func:`mscreview.output.plotting.forest`: GMFM, this review's pooled SMD by
+    timepoint and the published pools that match it like with like (:func:`published_comparison`:
+    same measure, population, MSC only and timepoint). Pools with another measure, an unstated measure,
+    other cell products or pooled timepoints are listed in the table with the reason, never plotted."""
     c = published_comparison(ev)
-    # standardised effects only (an MD of another scale would not be comparable); the measure is
-    # missing on some pages read (kept, flagged in the label)
     g = c[c["outcome"].astype(str).str.upper().str.contains("GMFM|GROSS MOTOR") & c["estimate"].notna()
-          & c["measure"].fillna("").isin(["SMD", ""])].copy()
-    g["label"] = [f"{r.source}: {r.outcome if r.source != 'This review' else 'GMFM'}"
-                  + (f", {r.timepoint}" if r.timepoint else "") + (f" (k = {int(r.k)})" if pd.notna(r.k) else "")
-                  + (" [measure not stated]" if not r.measure else "")
-                  for r in g.itertuples()]
+          & c["compared"].astype(bool) & (c["measure"] == "SMD")].copy()
+    g["label"] = [("" if r.source == "This review" else f"{r.source}: ") + "GMFM" + (f", {r.timepoint}" if r.timepoint else "")
+                  + (f" (k = {int(r.k)})" if pd.notna(r.k) else "") for r in g.itertuples()]
     g["yi"] = g["estimate"]
+    n_pub = int((g["source"] != "This review").sum())
     return {"data": g, "label": "label", "group": "group", "ci_low": "ci_low", "ci_high": "ci_high",
-            "xlabel": "Pooled GMFM effect (SMD unless stated; > 0 favours cells)",
-            "favours": ("favours control", "favours cell therapy"),
-            "title": "GMFM: this review and published meta-analyses"}
+            "xlabel": "Pooled GMFM effect (SMD, Hedges' g); > 0 favours MSC",
+            "favours": ("favours control", "favours MSC"),
+            "title": ("GMFM: this review and published MSC-only pools of the same timepoint" if n_pub else
+                      "GMFM: this review (no published pool matches measure, cell type and timepoint)")}
 
 
 def published_preclinical(ev: Evidence) -> pd.DataFrame:

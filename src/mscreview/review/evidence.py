@@ -46,6 +46,9 @@ MIN_K_METAREG = 10
 #: Minimum studies for leave-one-out, influence and GOSH to be informative.
 MIN_K_LEAVE1OUT = 3
 
+#: Fewest studies for a prediction interval (protocol 6.3).
+MIN_K_PREDICTION = 3
+
 #: Optimal information size used by GRADE imprecision for continuous outcomes (total participants).
 OIS_CONTINUOUS = 400
 
@@ -98,7 +101,10 @@ def fit_numbers(prefix: str, fit, fields=FIT_FIELDS) -> dict:
     """The cited fields of a pooled result (``RMAResult`` or mapping) under ``prefix``; the prediction
     interval is always present (null when not estimable)."""
     get = (lambda f: fit.get(f)) if isinstance(fit, dict) else (lambda f: getattr(fit, f, None))
-    return prefixed(prefix, {f: get(f) for f in fields if get(f) is not None or f in ("pi_low", "pi_high")})
+    out = {f: get(f) for f in fields if get(f) is not None or f in ("pi_low", "pi_high")}
+    if get("k") is not None and get("k") < MIN_K_PREDICTION:     # protocol 6.3: no prediction interval at k < 3
+        out.update(pi_low=None, pi_high=None)
+    return prefixed(prefix, out)
 
 
 @dataclass(frozen=True)

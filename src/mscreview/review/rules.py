@@ -662,8 +662,9 @@ def pooled_by(effects: pd.DataFrame, by=DEFAULT_FAMILY, *, method: str = "REML",
         else:
             r = rma(g["yi"].to_numpy(float), g["vi"].to_numpy(float), method=method, test=test,
                     confidence_level=confidence_level)
+            pi_ok = len(g) >= 3     # protocol 6.3: a prediction interval only with k >= 3
             rec.update(pooled=True, reason="", estimate=r.estimate, se=r.se, ci_low=r.ci_low, ci_high=r.ci_high,
-                       pi_low=r.pi_low, pi_high=r.pi_high, pvalue=r.pvalue, tau2=r.tau2, i2=r.i2, q=r.q,
+                       pi_low=r.pi_low if pi_ok else np.nan, pi_high=r.pi_high if pi_ok else np.nan, pvalue=r.pvalue, tau2=r.tau2, i2=r.i2, q=r.q,
                        q_pvalue=r.q_pvalue)
         rows.append(rec)
     cols = by + ["k", "study_ids", "pooled", "reason", "measure"] + num + ["method", "test"]
