@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from mscreview.data import schema
-from mscreview.review import clinical, evidence, robustness, rules
+from mscreview.review import clinical, evidence, imputation, robustness, rules
 
 
 def hedges_g(m1, sd1, n1, m2, sd2, n2):
@@ -42,7 +42,8 @@ def _row(rid, sid, n, m1, sd1, m2, sd2, disp, tp=12.0, outcome="GMFM-88"):
     r.update(row_id=rid, study_id=sid, mechanism="function", outcome=outcome, higher_is_better=True,
              timepoint=tp, timepoint_unit="months", comparison_type="between_groups", data_availability="numeric",
              score_type="change", center_type="mean", n1i=n, m1i=m1, sd1i=sd1, n2i=n, m2i=m2, sd2i=sd2,
-             dispersion_type=disp, source_kind="primary")
+             dispersion_type=disp, source_kind="primary",
+             instrument="GMFM-88" if outcome == "GMFM-88" else "")
     return r
 
 
@@ -116,7 +117,7 @@ def test_overlap_sensitivity_keeps_one_report_per_group_each_in_turn(tmp_path):
                    "validated": "false"}]).to_csv(tmp_path / "review" / "overlap_groups.csv", index=False)
     ev = clinical_evidence(tmp_path, rows)
     t = robustness.overlap_sensitivity(ev)
-    t = t[t["family"] == "clinical / msc / function"].set_index("kept")
+    t = t[t["family"] == "clinical / msc / function / GMFM"].set_index("kept")
     assert set(t.index) == {"SynthA", "SynthB"} and (t["k"] == 2).all()
     g = {s: hedges_g(*a) for s, a in {"SynthA": (10, 2, 20, 5, 2, 20), "SynthB": (8, 6, 25, 4, 6, 25),
                                       "SynthC": (9, 5, 30, 6, 5, 30)}.items()}
@@ -135,7 +136,7 @@ def test_overlap_leaving_one_study_shows_its_own_estimate(tmp_path):
     ev = clinical_evidence(tmp_path, TWO)
     t = robustness.overlap_sensitivity(ev).set_index(["family", "kept"])
     ga, va = hedges_g(10, 2, 20, 5, 2, 20)
-    r = t.loc[("clinical / msc / function", "SynthA")]
+    r = t.loc[("clinical / msc / function / GMFM", "SynthA")]
     assert r["k"] == 1 and r["conclusion_changes"]
     assert r["estimate"] == pytest.approx(ga, rel=1e-9)
     assert r["ci_low"] == pytest.approx(ga - 1.959963984540054 * math.sqrt(va), rel=1e-9)
@@ -149,7 +150,7 @@ def test_overlap_leaving_one_study_shows_its_own_estimate(tmp_path):
 def test_estimators_coincide_at_k2_and_are_marked(tmp_path):
     ev = clinical_evidence(tmp_path, [_row("SynthA_01", "SynthA", 20, 12.0, 2.0, 5.0, 2.0, "SD"), TWO[1]])
     t = robustness.estimator_comparison(ev)
-    fam = t[t["family"] == "clinical / msc / function"]
+    fam = t[t["family"] == "clinical / msc / function / GMFM"]
     ga, va = hedges_g(12, 2, 20, 5, 2, 20)
     gb, vb = hedges_g(8, 6, 25, 4, 6, 25)
     tau2 = ((ga - gb) ** 2 - va - vb) / 2                 # > 0 here: heterogeneous
@@ -171,17 +172,17 @@ def test_bayes_numbers_under_every_prior_and_conflict(tmp_path):
     ev = clinical_evidence(tmp_path, TWO)
     nums = robustness.prior_sensitivity.numbers(ev)
     nums.update(robustness.bayesian.numbers(ev))
-    g = evidence.families_for_robustness(ev)["clinical / msc / function"]
+    g = evidence.families_for_robustness(ev)["clinical / msc / function / GMFM"]
     b = bayesmeta(g["yi"].to_numpy(), g["vi"].to_numpy(), tau_prior="halfcauchy", tau_scale=1.0)
-    key = "bayes.clinical_msc_function.halfcauchy_1"
+    key = "bayes.clinical_msc_function_GMFM.halfcauchy_1"
     assert nums[f"{key}.mean"] == pytest.approx(b.summary.loc["mu", "mean"], rel=1e-12)
     assert nums[f"{key}.cri_low"] == pytest.approx(b.summary.loc["mu", "ci_low"], rel=1e-12)
     assert nums[f"{key}.p_benefit"] == pytest.approx(1 - float(b.cdf(0.0)), rel=1e-12)
     for p in ("halfnormal_0_25", "halfnormal_0_5", "halfnormal_1", "halfcauchy_0_25", "halfcauchy_0_5"):
-        assert {f"bayes.clinical_msc_function.{p}.{f}" for f in ("mean", "median", "cri_low", "cri_high",
+        assert {f"bayes.clinical_msc_function_GMFM.{p}.{f}" for f in ("mean", "median", "cri_low", "cri_high",
                                                                   "p_benefit")} <= set(nums)
     c = prior_data_conflict(g["yi"].to_numpy(), g["vi"].to_numpy(), tau_prior="halfnormal", tau_scale=0.5)
-    assert nums["bayes.clinical_msc_function.conflict"] == pytest.approx(c.pvalue, rel=1e-12)
+    assert nums["bayes.clinical_msc_function_GMFM.conflict"] == pytest.approx(c.pvalue, rel=1e-12)
     assert robustness.bayesian(ev)[["pi_low", "pi_high"]].isna().all().all()
 
 
@@ -195,14 +196,14 @@ def test_imputed_sd_is_a_parameter_and_never_data(tmp_path):
     assert "SynthC_01" in set(ev.excluded["row_id"])        # primary: no dispersion, listed as excluded
     gb, vb = hedges_g(8, 6, 25, 4, 6, 25)
     for sd in (5.0, 2.5):
-        t = clinical.imputed_sd_sensitivity(ev, sd).set_index("months")
+        t = imputation.imputed_sd_sensitivity(ev, sd).set_index("months")
         gc, vc = hedges_g(10, sd, 20, 5, sd, 20)           # sd 5: d = 1, g = J(38), about 1 - 3/151
         mu, lo, hi, _ = reml_hk_k2([gb, gc], [vb, vc])
         assert t.loc[12.0, "k"] == 2 and t.loc[12.0, "primary_k"] == 1 and t.loc[12.0, "imputed"] == "SynthC"
         assert t.loc[12.0, "estimate"] == pytest.approx(mu, rel=1e-9)
         assert t.loc[12.0, "ci_low"] == pytest.approx(lo, rel=1e-9)
     assert pd.isna(ev.extracted.loc[1, "sd1i"])             # the borrowed SD never enters the extracted table
-    assert clinical.BORROWED_SDS[0]["sd"] == 5.1 and "Table 3" in clinical.BORROWED_SDS[0]["locator"]
+    assert imputation.BORROWED_SDS[0]["sd"] == 5.1 and "Table 3" in imputation.BORROWED_SDS[0]["locator"]
 
 
 def test_published_pool_compared_only_like_with_like(tmp_path):

@@ -1,5 +1,5 @@
 """The data dictionary is internally consistent."""
-from mscreview.data import schema
+from mscreview.data import datadoc, schema
 
 
 def test_every_vocabulary_named_by_a_column_exists():
@@ -24,7 +24,7 @@ def test_committed_datapackage_and_readme_are_generated_from_schema():
 
 
 def test_datapackage_fields_match_schema():
-    dp = schema.to_datapackage()
+    dp = datadoc.to_datapackage()
     assert dp["profile"] == "tabular-data-package"
     by_name = {r["name"]: r for r in dp["resources"]}
     assert set(by_name) == set(schema.TABLE_NAMES)

@@ -26,7 +26,7 @@ README = "data/README.md"
 
 def datapackage_json() -> str:
     """``data/datapackage.json`` text: :func:`mscreview.data.schema.to_datapackage` as indented JSON."""
-    return json.dumps(schema.to_datapackage(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(to_datapackage(), indent=2, ensure_ascii=False) + "\n"
 
 
 def _cell(text: str) -> str:
@@ -139,6 +139,95 @@ def write(root: Path | str | None = None) -> list[Path]:
         p.write_text(text, encoding="utf-8")
         written.append(p)
     return written
+
+
+_FRICTIONLESS_TYPES = {"string": "string", "integer": "integer", "number": "number",
+                       "boolean": "boolean", "date": "date"}
+
+
+
+def _field(c: schema.Column, table: str) -> dict:
+    field = {"name": c.name, "type": _FRICTIONLESS_TYPES[c.type]}
+    description = schema.describe(c)
+    if c.exclusive_minimum is not None:
+        description = (description + "; " if description else "") + f"must be > {c.exclusive_minimum:g}"
+    if description:
+        field["description"] = description
+    if c.type == "boolean":
+        field["trueValues"] = ["true"]
+        field["falseValues"] = ["false"]
+    if c.type == "date":
+        field["format"] = "default"   # ISO 8601 YYYY-MM-DD
+    if c.unit:
+        field["unit"] = c.unit
+    constraints = {}
+    if c.required:
+        constraints["required"] = True
+    if schema.PRIMARY_KEYS[table] == [c.name]:
+        constraints["unique"] = True
+    if c.vocabulary is not None:
+        constraints["enum"] = list(schema.VOCABULARIES[c.vocabulary])
+    minimum = c.minimum if c.minimum is not None else c.exclusive_minimum
+    if minimum is not None:
+        constraints["minimum"] = int(minimum) if c.type == "integer" else minimum
+    if constraints:
+        field["constraints"] = constraints
+    return field
+
+
+def to_datapackage() -> dict:
+    """The Frictionless data package descriptor of every table, derived from this module.
+
+    ``data/datapackage.json`` is this dictionary written with ``json.dumps(indent=2)``;
+    a test asserts the committed file equals it.
+
+    Returns
+    -------
+    dict
+        Data package (profile ``tabular-data-package``) with one ``tabular-data-resource``
+        per table: path relative to ``data/``, a Table Schema with fields (type,
+        description, unit, constraints ``required`` / ``unique`` / ``enum`` / ``minimum``),
+        ``primaryKey``, ``foreignKeys`` and ``missingValues = [""]``.
+
+    References
+    ----------
+    Frictionless Standards: Data Package, Tabular Data Resource and Table Schema
+    (https://specs.frictionlessdata.io/).
+    """
+    resources = []
+    for table, cols in schema.TABLES.items():
+        name = table.rsplit("/", 1)[1][:-4]
+        table_schema = {
+            "fields": [_field(c, table) for c in cols],
+            "missingValues": [""],
+            "primaryKey": schema.PRIMARY_KEYS[table] if len(schema.PRIMARY_KEYS[table]) > 1 else schema.PRIMARY_KEYS[table][0],
+        }
+        fks = []
+        for (t, col), (ref_t, ref_col) in schema.FOREIGN_KEYS.items():
+            if t != table:
+                continue
+            ref_name = "" if ref_t == table else ref_t.rsplit("/", 1)[1][:-4]
+            fks.append({"fields": col, "reference": {"resource": ref_name, "fields": ref_col}})
+        if fks:
+            table_schema["foreignKeys"] = fks
+        # paths are relative to data/ (where datapackage.json lives)
+        path = table[len("data/"):] if table.startswith("data/") else "../" + table
+        resources.append({
+            "name": name, "path": path, "profile": "tabular-data-resource", "format": "csv",
+            "mediatype": "text/csv", "encoding": "utf-8", "description": schema.TABLE_DESCRIPTIONS[table],
+            "schema": table_schema,
+        })
+    return {
+        "profile": "tabular-data-package",
+        "name": "mscreview-msc-cerebral-palsy",
+        "title": "Mesenchymal stromal cell therapy for cerebral palsy: extraction tables of a systematic review",
+        "description": ("Hand-extracted study characteristics, outcome data, risk of bias, screening and search "
+                        "logs. Generated from src/mscreview/data/schema.py by mscreview.data.datadoc.to_datapackage(); "
+                        "do not edit by hand."),
+        "licenses": [{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/",
+                      "title": "Creative Commons Attribution 4.0"}],
+        "resources": resources,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

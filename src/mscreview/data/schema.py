@@ -538,10 +538,6 @@ def column(table: str, name: str) -> Column:
     raise KeyError(f"{table} has no column {name!r}")
 
 
-_FRICTIONLESS_TYPES = {"string": "string", "integer": "integer", "number": "number",
-                       "boolean": "boolean", "date": "date"}
-
-
 def describe(c: Column) -> str:
     """The column's description, or for undocumented vocabulary columns a pointer to the registry."""
     if c.description:
@@ -549,90 +545,6 @@ def describe(c: Column) -> str:
     if c.vocabulary is not None:
         return f"One value of the {c.vocabulary!r} vocabulary"
     return ""
-
-
-def _field(c: Column, table: str) -> dict:
-    field = {"name": c.name, "type": _FRICTIONLESS_TYPES[c.type]}
-    description = describe(c)
-    if c.exclusive_minimum is not None:
-        description = (description + "; " if description else "") + f"must be > {c.exclusive_minimum:g}"
-    if description:
-        field["description"] = description
-    if c.type == "boolean":
-        field["trueValues"] = ["true"]
-        field["falseValues"] = ["false"]
-    if c.type == "date":
-        field["format"] = "default"   # ISO 8601 YYYY-MM-DD
-    if c.unit:
-        field["unit"] = c.unit
-    constraints = {}
-    if c.required:
-        constraints["required"] = True
-    if PRIMARY_KEYS[table] == [c.name]:
-        constraints["unique"] = True
-    if c.vocabulary is not None:
-        constraints["enum"] = list(VOCABULARIES[c.vocabulary])
-    minimum = c.minimum if c.minimum is not None else c.exclusive_minimum
-    if minimum is not None:
-        constraints["minimum"] = int(minimum) if c.type == "integer" else minimum
-    if constraints:
-        field["constraints"] = constraints
-    return field
-
-
-def to_datapackage() -> dict:
-    """The Frictionless data package descriptor of every table, derived from this module.
-
-    ``data/datapackage.json`` is this dictionary written with ``json.dumps(indent=2)``;
-    a test asserts the committed file equals it.
-
-    Returns
-    -------
-    dict
-        Data package (profile ``tabular-data-package``) with one ``tabular-data-resource``
-        per table: path relative to ``data/``, a Table Schema with fields (type,
-        description, unit, constraints ``required`` / ``unique`` / ``enum`` / ``minimum``),
-        ``primaryKey``, ``foreignKeys`` and ``missingValues = [""]``.
-
-    References
-    ----------
-    Frictionless Standards: Data Package, Tabular Data Resource and Table Schema
-    (https://specs.frictionlessdata.io/).
-    """
-    resources = []
-    for table, cols in TABLES.items():
-        name = table.rsplit("/", 1)[1][:-4]
-        schema = {
-            "fields": [_field(c, table) for c in cols],
-            "missingValues": [""],
-            "primaryKey": PRIMARY_KEYS[table] if len(PRIMARY_KEYS[table]) > 1 else PRIMARY_KEYS[table][0],
-        }
-        fks = []
-        for (t, col), (ref_t, ref_col) in FOREIGN_KEYS.items():
-            if t != table:
-                continue
-            ref_name = "" if ref_t == table else ref_t.rsplit("/", 1)[1][:-4]
-            fks.append({"fields": col, "reference": {"resource": ref_name, "fields": ref_col}})
-        if fks:
-            schema["foreignKeys"] = fks
-        # paths are relative to data/ (where datapackage.json lives)
-        path = table[len("data/"):] if table.startswith("data/") else "../" + table
-        resources.append({
-            "name": name, "path": path, "profile": "tabular-data-resource", "format": "csv",
-            "mediatype": "text/csv", "encoding": "utf-8", "description": TABLE_DESCRIPTIONS[table],
-            "schema": schema,
-        })
-    return {
-        "profile": "tabular-data-package",
-        "name": "mscreview-msc-cerebral-palsy",
-        "title": "Mesenchymal stromal cell therapy for cerebral palsy: extraction tables of a systematic review",
-        "description": ("Hand-extracted study characteristics, outcome data, risk of bias, screening and search "
-                        "logs. Generated from src/mscreview/data/schema.py by mscreview.data.schema.to_datapackage(); "
-                        "do not edit by hand."),
-        "licenses": [{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/",
-                      "title": "Creative Commons Attribution 4.0"}],
-        "resources": resources,
-    }
 
 
 # ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..diagnostics.gosh import gosh
 from ..data import schema
 from ..engine import bayes
 from ..engine.rma import rma
-from . import clinical, rules
+from . import clinical, imputation, rules
 from .evidence import (FAMILY, Evidence, FigureSpec, MIN_K_LEAVE1OUT, MIN_K_SMALL_STUDY, PRIMARY, cites,
                        families_for_robustness, prefixed, result_key, slug)
 
@@ -676,5 +676,5 @@ def numbers(ev: Evidence) -> dict:
     out.update(overlap_sensitivity.numbers(ev))
     out.update(sensitivity_variants.numbers(ev))
     out.update(dispersion_sensitivity.numbers(ev))
-    out.update(clinical.imputed_sd_table.numbers(ev))
+    out.update(imputation.imputed_sd_table.numbers(ev))
     return out
