@@ -527,7 +527,8 @@ def published_comparison(ev: Evidence) -> pd.DataFrame:
     nums["published.not_compared"] = int((~publ["compared"].astype(bool)).sum())
     if not pub.empty:
         msc = pub[(pub["population"] == "clinical") & pub["cell_types"].astype(str).str.lower().str.startswith("msc only")
-                  & pub["outcome"].astype(str).str.upper().str.startswith("GMFM")]
+                  & pub["outcome"].astype(str).str.upper().str.startswith("GMFM")
+                  & (pub["measure"].fillna("").astype(str) == "SMD")]   # a pool whose measure is not stated is no comparator
         nums["published.gmfm_msc_only.rows"] = len(msc)
         nums["published.gmfm_msc_only.min"] = float(msc["estimate"].min()) if len(msc) else None
         nums["published.gmfm_msc_only.max"] = float(msc["estimate"].max()) if len(msc) else None
