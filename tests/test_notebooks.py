@@ -7,6 +7,7 @@ machine and is part of `make test`.
 import ast
 import hashlib
 import json
+import zipfile
 import re
 
 import nbformat
@@ -73,6 +74,13 @@ def test_build_executes_every_notebook(tmp_path):
             assert (out / "review" / "tables" / f"{t}.{ext}").exists(), (t, ext)
     manuscript = (out / "review" / "manuscript.md").read_text()
     assert "{{" not in manuscript
+    # the submission documents (not committed: a fresh clone has them only after a build) embed the
+    # numbered figures and the reference list
+    html = (out / "review" / "manuscript.html").read_text(encoding="utf-8")
+    assert html.count("<img ") >= 4 and 'src="data:image/png;base64,' in html
+    assert "Figure 1. PRISMA 2020 flow diagram" in html and 'class="csl-entry"' in html
+    with zipfile.ZipFile(out / "review" / "manuscript.docx") as z:
+        assert sum(n.startswith("word/media/") for n in z.namelist()) >= 4
     # the committed notebooks stay without outputs; executed copies live in build/
     assert (bdir / "notebooks" / "08_claims.ipynb").exists()
     for p in NOTEBOOKS:
