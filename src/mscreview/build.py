@@ -242,7 +242,8 @@ async def _run_all(nbs: list[Path], workers: int, env: dict, exec_dir: Path, tim
                 run.cells += 1
                 bar.update(1)
 
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+            # startup_timeout: a kernel on a loaded 2-core machine can take longer than nbclient's 60 s to answer
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False, startup_timeout=300,
                                     resources={"metadata": {"path": str(path.parent)}},
                                     on_cell_execute=before, on_cell_executed=after,
                                     extra_arguments=["--IPKernelApp.log_level=ERROR"])
