@@ -37,7 +37,7 @@ def forest_data(ev: Evidence, population: str, product_class: str, mechanism: st
     for src, sg in g.groupby("msc_source", sort=True):
         if len(sg) >= 2:
             f = rma(sg["yi"].to_numpy(float), sg["vi"].to_numpy(float), **PRIMARY)
-            pooled.append({"group": src, "label": f"{spaced(src)} subtotal", "estimate": f.estimate,
+            pooled.append({"group": src, "label": "Subtotal", "estimate": f.estimate,
                            "ci_low": f.ci_low, "ci_high": f.ci_high, "k": f.k, "i2": f.i2})
     if len(g) >= 2:
         f = rma(g["yi"].to_numpy(float), g["vi"].to_numpy(float), **PRIMARY)
