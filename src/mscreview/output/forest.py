@@ -199,7 +199,8 @@ def forest(data, *, yi="yi", vi="vi", ci_low=None, ci_high=None, label="study_id
             wt = (100 * w[i] / np.nansum(w[df[group] == df.loc[i, group]] if group else w)
                   if np.isfinite(w[i]) else np.nan)
             right.append(ci_text(est[i], lo[i], hi[i], digits) if transf is None else ci_text(e, l, h, digits))
-            if is_value(wt) and weight is None and group is None:
+            # a weight means something only beside the pooled estimate it contributes to
+            if is_value(wt) and weight is None and group is None and any(k == "pooled" for k, _ in rows):
                 right[-1] += f"  {wt:4.1f}%"
         elif kind == "pooled":
             p = payload

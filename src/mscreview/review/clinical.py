@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..data.labels import study_labels
 from ..engine.effectsize import escalc
 from ..engine.proportions import newcombe_rd_ci
 from ..engine.rma import rma
@@ -607,8 +608,9 @@ def ae_forest_data(ev: Evidence) -> dict:
     """Keyword arguments for :func:`mscreview.output.plotting.forest`: estimable adverse-event RRs."""
     a = adverse_events(ev)
     a = a[a["yi"].notna()].copy()
-    a["label"] = [f"{r.study_id}: {str(r.outcome).replace('adverse event: ', '')} ({r.x1i}/{r.n1i} vs {r.x2i}/{r.n2i})"
-                  for r in a.itertuples()]
+    names = study_labels(ev.studies)
+    a["label"] = [f"{names.get(r.study_id, r.study_id)}: {str(r.outcome).replace('adverse event: ', '')} "
+                  f"({r.x1i}/{r.n1i} vs {r.x2i}/{r.n2i})" for r in a.itertuples()]
     return {"data": a, "label": "label", "transf": np.exp, "xscale": "log", "null": 0.0,
             "xlabel": "Risk ratio (MSC vs control), log scale",
             "favours": ("fewer events with MSC", "more events with MSC"),
