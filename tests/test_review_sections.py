@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from mscreview.engine.format import fmt, fmt_ci
+from synthetic import evidence_from
 from mscreview.output import manuscript, numbers, plotting, tables
 from mscreview.review import certainty, clinical, evidence, mechanisms, robustness, sources
 
@@ -230,13 +231,7 @@ def synthetic_family(tmp_path, k=12, seed=7):
     studies = pd.DataFrame({"study_id": ids, "cohort_id": ids, "population": "preclinical", "design": "animal_controlled",
                             "msc_source": effects["msc_source"], "dose": 10 ** rng.uniform(4.5, 6.5, k),
                             "route": "intraventricular", "species": "rat", "timing": "48 h after HI"})
-    empty = pd.DataFrame()
-    return evidence.Evidence(tmp_path, studies, empty, pd.DataFrame(columns=["study_id", "tool", "domain", "judgement"]),
-                              empty, empty, empty, effects, empty,
-                              pd.DataFrame(columns=["population", "product_class", "mechanism", "direction",
-                                                    "significant", "basis", "cohort_id"]),
-                              pd.DataFrame(columns=["population", "product_class", "mechanism", "cohort_id",
-                                                    "study_ids", "direction"]))
+    return evidence_from(tmp_path, studies, pd.DataFrame(), effects, pd.DataFrame())
 
 
 def test_robustness_paths_run_when_k_allows(tmp_path, stage):

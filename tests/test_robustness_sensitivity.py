@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from mscreview.data import schema
+from synthetic import evidence_from
 from mscreview.review import clinical, evidence, imputation, robustness, rules
 
 
@@ -59,13 +60,7 @@ def clinical_evidence(tmp_path, rows, doubt=None):
     studies = pd.DataFrame({"study_id": sids, "cohort_id": sids, "population": "clinical", "design": "rct",
                             "product": "msc", "msc_source": "umbilical_cord", "species": "human", "route": "intravenous"})
     effects, excluded = rules.effect_table(ex, studies, "SMD")
-    empty = pd.DataFrame()
-    return evidence.Evidence(tmp_path, studies, ex, pd.DataFrame(columns=["study_id", "tool", "domain", "judgement"]),
-                             empty, empty, empty, effects, excluded,
-                             pd.DataFrame(columns=["population", "product_class", "mechanism", "direction",
-                                                   "significant", "basis", "cohort_id"]),
-                             pd.DataFrame(columns=["population", "product_class", "mechanism", "cohort_id",
-                                                   "study_ids", "direction"]))
+    return evidence_from(tmp_path, studies, ex, effects, excluded)
 
 
 TWO = [_row("SynthA_01", "SynthA", 20, 10.0, 2.0, 5.0, 2.0, "SD"), _row("SynthB_01", "SynthB", 25, 8.0, 6.0, 4.0, 6.0, "SD")]
